@@ -1,0 +1,1 @@
+"""wearsync: wearable vendor connections, token custody and data landing on Azure Functions."""

@@ -1,0 +1,38 @@
+"""Creating and ending connections: the pair goes to the vault first, then the registry row, so a
+connection never exists in the registry without its tokens."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.naming import connection_digest, secret_name, validate_user_id
+from shared.registry import Connection, ConnectionRegistry, Status, now_iso
+from shared.tokens import TokenPair
+from shared.vault import TokenVault
+
+log = logging.getLogger(__name__)
+
+
+def store_connection(vault: TokenVault, registry: ConnectionRegistry, vendor: str, user_id: str,
+                     pair: TokenPair) -> Connection:
+    """Store a freshly obtained pair and (re)activate the connection. A reconnect keeps the same row:
+    its history and watermarks stay; the new pair replaces the old one."""
+    validate_user_id(user_id)
+    vault.write(vendor, user_id, pair)
+    existing = registry.get(vendor, user_id)
+    stamp = now_iso()
+    connection = existing or Connection(vendor=vendor, user_id=user_id, created_at=stamp)
+    connection.status = Status.ACTIVE
+    connection.vendor_user_id = pair.vendor_user_id or connection.vendor_user_id
+    connection.scopes = " ".join(pair.scope)
+    connection.secret_name = secret_name(vendor, user_id)
+    connection.connected_at = stamp
+    connection.last_refresh_at = stamp
+    connection.consecutive_failures = 0
+    connection.next_attempt_at = ""
+    connection.refresh_started_at = ""
+    connection.refresh_from_version = ""
+    registry.save(connection)
+    log.info("connection stored vendor=%s connection=%s reconnect=%s", vendor,
+             connection_digest(vendor, user_id)[:12], existing is not None)
+    return connection

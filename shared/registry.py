@@ -1,0 +1,146 @@
+"""The connection registry in Table storage: one row per (vendor, user) with health, scopes, the secret's
+name, the last rotation/pull/error and watermarks; a lookup row per (vendor, vendor user id).
+
+Never holds a token. Timestamps are ISO-8601 UTC strings so the table reads well in Storage Explorer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from shared.naming import secret_name
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    DEGRADED = "degraded"  # repeated transient failures; still retried
+    REAUTH_REQUIRED = "reauth_required"  # the vendor rejected the stored grant: the user must reconnect
+    DISCONNECTED = "disconnected"
+    VENDOR_RETIRED = "vendor_retired"  # the vendor's API answers 410 Gone
+
+
+USABLE = (Status.ACTIVE, Status.DEGRADED)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class Connection:
+    vendor: str
+    user_id: str
+    status: Status = Status.ACTIVE
+    vendor_user_id: str = ""
+    scopes: str = ""
+    secret_name: str = ""
+    created_at: str = ""
+    connected_at: str = ""
+    last_refresh_at: str = ""
+    last_rotation_at: str = ""
+    last_pull_at: str = ""
+    last_error: str = ""
+    last_error_at: str = ""
+    consecutive_failures: int = 0
+    next_attempt_at: str = ""
+    # set before a refresh is sent, cleared once the new pair is in the vault: a marker left behind
+    # means a refresh whose outcome never reached the vault (process killed, response lost)
+    refresh_started_at: str = ""
+    refresh_from_version: str = ""
+    watermarks: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.vendor}/{self.user_id}"
+
+    def to_entity(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["watermarks"] = json.dumps(self.watermarks)
+        return {"PartitionKey": self.vendor, "RowKey": self.user_id, **data}
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> Connection:
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in entity.items() if k in known}
+        data["status"] = Status(data.get("status", "active"))
+        data["watermarks"] = json.loads(data.get("watermarks") or "{}")
+        data["consecutive_failures"] = int(data.get("consecutive_failures") or 0)
+        return cls(**data)
+
+
+class ConnectionRegistry:
+    def __init__(self, tables: TableServiceClient, table_name: str = "connections",
+                 lookup_table_name: str = "vendorusers") -> None:
+        self.table: TableClient = tables.get_table_client(table_name)
+        self.lookup: TableClient = tables.get_table_client(lookup_table_name)
+
+    def ensure(self) -> None:
+        for table in (self.table, self.lookup):
+            with contextlib.suppress(ResourceExistsError):
+                table.create_table()
+
+    def get(self, vendor: str, user_id: str) -> Connection | None:
+        try:
+            return Connection.from_entity(self.table.get_entity(vendor, user_id))
+        except ResourceNotFoundError:
+            return None
+
+    def save(self, connection: Connection) -> Connection:
+        """Create or replace the whole row."""
+        if not connection.secret_name:
+            connection.secret_name = secret_name(connection.vendor, connection.user_id)
+        if not connection.created_at:
+            connection.created_at = now_iso()
+        self.table.upsert_entity(connection.to_entity(), mode=UpdateMode.REPLACE)
+        if connection.vendor_user_id:
+            self.lookup.upsert_entity({"PartitionKey": connection.vendor, "RowKey": connection.vendor_user_id,
+                                       "user_id": connection.user_id}, mode=UpdateMode.REPLACE)
+        return connection
+
+    def update(self, vendor: str, user_id: str, **changes: Any) -> None:
+        """Merge the given fields into an existing row."""
+        entity: dict[str, Any] = {"PartitionKey": vendor, "RowKey": user_id}
+        for key, value in changes.items():
+            if isinstance(value, StrEnum):
+                value = value.value
+            elif key == "watermarks":
+                value = json.dumps(value)
+            entity[key] = "" if value is None else value
+        self.table.update_entity(entity, mode=UpdateMode.MERGE)
+
+    def user_for_vendor_user(self, vendor: str, vendor_user_id: str) -> str | None:
+        try:
+            return str(self.lookup.get_entity(vendor, vendor_user_id)["user_id"])
+        except ResourceNotFoundError:
+            return None
+
+    def list(self, vendor: str | None = None, user_id: str | None = None) -> Iterator[Connection]:
+        clauses, params = [], {}
+        if vendor:
+            clauses.append("PartitionKey eq @vendor")
+            params["vendor"] = vendor
+        if user_id:
+            clauses.append("RowKey eq @user")
+            params["user"] = user_id
+        if clauses:
+            entities = self.table.query_entities(" and ".join(clauses), parameters=params)
+        else:
+            entities = self.table.list_entities()
+        for entity in entities:
+            yield Connection.from_entity(entity)

@@ -1,0 +1,125 @@
+"""Rotation: the timer's sweep enqueues one message per due connection; a queue worker rotates one
+connection under its lock. The command line runs the same rotation in-process.
+
+A timer that fires twice, or a manual run during a scheduled one, does no harm: every rotation re-reads
+the pair under the connection's lock and skips a pair that is no longer due.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import QueueClient
+
+from shared.locks import LockTimeout
+from shared.registry import USABLE, Connection, ConnectionRegistry, parse_iso
+from shared.token_service import ConnectionNotFound, Outcome, RefreshResult, TokenService
+from shared.vault import VaultWriteFailed
+from shared.vendors import VendorError
+
+log = logging.getLogger(__name__)
+
+
+class BadRotationMessage(ValueError):
+    pass
+
+
+@dataclass
+class RotationSummary:
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, connection: str, result: RefreshResult) -> None:
+        self.counts[result.outcome.value] += 1
+        if result.outcome in (Outcome.DEGRADED, Outcome.REAUTH_REQUIRED, Outcome.FAILED):
+            self.problems.append(f"{connection}: {result.outcome.value}: {result.detail}")
+
+    def line(self) -> str:
+        return ", ".join(f"{outcome.value} {self.counts.get(outcome.value, 0)}" for outcome in Outcome)
+
+
+def is_due(connection: Connection, min_age_seconds: int, now: datetime | None = None) -> bool:
+    """Whether the sweep should rotate this connection now (the worker re-checks under the lock)."""
+    now = now or datetime.now(UTC)
+    if connection.status not in USABLE:
+        return False
+    next_attempt = parse_iso(connection.next_attempt_at)
+    if next_attempt is not None and next_attempt > now:
+        return False
+    last = parse_iso(connection.last_refresh_at) or parse_iso(connection.connected_at)
+    return last is None or last <= now - timedelta(seconds=min_age_seconds)
+
+
+def due_connections(registry: ConnectionRegistry, min_age_seconds: int, vendor: str | None = None,
+                    user_id: str | None = None) -> Iterator[Connection]:
+    for connection in registry.list(vendor, user_id):
+        if is_due(connection, min_age_seconds):
+            yield connection
+
+
+def rotation_message(connection: Connection, reason: str = "schedule") -> str:
+    return json.dumps({"vendor": connection.vendor, "user_id": connection.user_id, "reason": reason,
+                       "enqueued_at": time.time()})
+
+
+def parse_rotation_message(body: str | bytes) -> tuple[str, str, bool]:
+    try:
+        data: Any = json.loads(body)
+        vendor, user_id = data["vendor"], data["user_id"]
+    except (ValueError, KeyError, TypeError):
+        raise BadRotationMessage("rotation message must be JSON with vendor and user_id") from None
+    if not isinstance(vendor, str) or not isinstance(user_id, str):
+        raise BadRotationMessage("rotation message vendor and user_id must be strings")
+    return vendor, user_id, bool(data.get("force", False))
+
+
+def enqueue_due(registry: ConnectionRegistry, queue: QueueClient, min_age_seconds: int) -> int:
+    """The timer's work: one queue message per due connection. Returns how many were enqueued."""
+    with contextlib.suppress(ResourceExistsError):
+        queue.create_queue()
+    count = 0
+    for connection in due_connections(registry, min_age_seconds):
+        queue.send_message(rotation_message(connection))
+        count += 1
+    log.info("rotation sweep enqueued=%d", count)
+    return count
+
+
+def rotate_one(tokens: TokenService, vendor: str, user_id: str, force: bool = False) -> RefreshResult:
+    """Rotate one connection; every failure is classified and recorded, none escapes except a vault write
+    that could not land (the queue then retries the message, and the registry marker tells the story)."""
+    try:
+        return tokens.rotate(vendor, user_id, force=force)
+    except ConnectionNotFound as error:
+        return RefreshResult(Outcome.SKIPPED, None, str(error))
+    except LockTimeout as error:
+        return RefreshResult(Outcome.FAILED, None, str(error))
+    except VendorError as error:
+        return RefreshResult(Outcome.FAILED, None, str(error))
+    except VaultWriteFailed:
+        log.critical("new token pair could not be written to the vault vendor=%s user=%s", vendor, user_id)
+        raise
+
+
+def rotate_all(tokens: TokenService, connections: Iterable[Connection], concurrency: int = 8,
+               force: bool = False) -> RotationSummary:
+    """Rotate connections in-process with a worker pool (the command line and the benchmark)."""
+    summary = RotationSummary()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(rotate_one, tokens, c.vendor, c.user_id, force): c for c in connections}
+        for future, connection in futures.items():
+            try:
+                summary.add(connection.label, future.result())
+            except VaultWriteFailed as error:
+                summary.add(connection.label, RefreshResult(Outcome.FAILED, None, str(error)))
+    return summary

@@ -1,0 +1,236 @@
+"""One typed settings object, read from app settings (environment variables) and validated at start.
+
+Every setting the app reads is declared in ``SETTINGS`` below; ``local.settings.sample.json`` and the
+infrastructure must provide each of them (a test checks this). Errors name the setting at fault.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+VENDOR_NAMES = ("whoop", "fitbit", "codoon")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    meaning: str
+
+
+def _vendor_settings(vendor: str, urls: Mapping[str, str]) -> list[Setting]:
+    prefix = vendor.upper()
+    items = [
+        Setting(f"{prefix}_CLIENT_ID", "", f"OAuth client id of the {vendor} app (empty: {vendor} disabled)."),
+        Setting(f"{prefix}_CLIENT_SECRET", "", f"OAuth client secret of the {vendor} app."),
+    ]
+    items += [Setting(f"{prefix}_{key}", url, f"{vendor} {key.lower().replace('_', ' ')}.")
+              for key, url in urls.items()]
+    return items
+
+
+VENDOR_URL_DEFAULTS: dict[str, dict[str, str]] = {
+    "whoop": {
+        "AUTH_URL": "https://api.prod.whoop.com/oauth/oauth2/auth",
+        "TOKEN_URL": "https://api.prod.whoop.com/oauth/oauth2/token",
+        "API_BASE_URL": "https://api.prod.whoop.com/developer",
+    },
+    "fitbit": {
+        "AUTH_URL": "https://www.fitbit.com/oauth2/authorize",
+        "TOKEN_URL": "https://api.fitbit.com/oauth2/token",
+        "REVOKE_URL": "https://api.fitbit.com/oauth2/revoke",
+        "API_BASE_URL": "https://api.fitbit.com",
+    },
+    "codoon": {
+        "AUTH_URL": "https://openapi.codoon.com/authorize",
+        "TOKEN_URL": "https://openapi.codoon.com/token",
+        "API_BASE_URL": "https://openapi.codoon.com/api",
+    },
+}
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("AzureWebJobsStorage", None, "Storage account of the app: a connection string, or "
+            "'UseDevelopmentStorage=true' for Azurite. In Azure, identity-based AzureWebJobsStorage__* instead."),
+    Setting("KEY_VAULT_URL", "", "Key Vault holding the token pairs (https://<name>.vault.azure.net/)."),
+    Setting("LOCAL_SECRETS_DIR", "", "Development only: a folder for the local secret store, used when "
+            "KEY_VAULT_URL is empty."),
+    Setting("AZURE_CLIENT_ID", "", "Client id of the user-assigned managed identity (Azure only)."),
+    Setting("ROTATE_SCHEDULE", "0 0 */6 * * *", "NCRONTAB schedule of the token rotation sweep (UTC)."),
+    Setting("ROTATE_MIN_AGE_MINUTES", "300", "A pair younger than this is not rotated by the sweep."),
+    Setting("REFRESH_MARGIN_SECONDS", "300", "Access tokens expiring within this margin are refreshed on demand."),
+    Setting("LOCK_LEASE_SECONDS", "30", "Duration of the per-connection blob lease (15-60); renewed while held."),
+    Setting("LOCK_WAIT_SECONDS", "60", "How long a worker waits for another worker's refresh to finish."),
+    Setting("DEGRADE_AFTER_FAILURES", "3", "Consecutive transient refresh failures before a connection is degraded."),
+    Setting("VAULT_WRITE_RETRY_SECONDS", "300", "How long a new token pair's vault write is retried."),
+    Setting("HTTP_TIMEOUT_SECONDS", "20", "Timeout of each call to a vendor."),
+    Setting("PUBLIC_BASE_URL", "http://localhost:7071", "The app's public address; OAuth redirect URIs are "
+            "{PUBLIC_BASE_URL}/api/callback/{vendor} and must be registered with each vendor."),
+    Setting("POST_CONNECT_REDIRECT_URL", "", "Where the callback sends the user after connecting (empty: a "
+            "small page saying the account is connected)."),
+    Setting("ENABLED_VENDORS", "", "Comma-separated vendors to serve; empty: every vendor with a client id."),
+    *(s for vendor, urls in VENDOR_URL_DEFAULTS.items() for s in _vendor_settings(vendor, urls)),
+)
+
+SETTING_NAMES = frozenset(s.name for s in SETTINGS)
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class VendorSettings:
+    name: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    urls: Mapping[str, str]
+
+    def url(self, key: str) -> str:
+        return self.urls[key]
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Either a connection string, or identity-based service URIs (AzureWebJobsStorage__*)."""
+
+    connection_string: str | None
+    blob_url: str | None = None
+    queue_url: str | None = None
+    table_url: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageSettings
+    key_vault_url: str | None
+    local_secrets_dir: Path | None
+    vendors: Mapping[str, VendorSettings]
+    rotate_schedule: str
+    rotate_min_age_seconds: int
+    refresh_margin_seconds: int
+    lock_lease_seconds: int
+    lock_wait_seconds: float
+    degrade_after_failures: int
+    vault_write_retry_seconds: float
+    http_timeout_seconds: float
+    public_base_url: str
+    post_connect_redirect_url: str | None
+
+    def redirect_uri(self, vendor: str) -> str:
+        return f"{self.public_base_url}/api/callback/{vendor}"
+
+    def vendor(self, name: str) -> VendorSettings:
+        try:
+            return self.vendors[name]
+        except KeyError:
+            raise SettingsError(f"vendor {name!r} is not enabled (set {name.upper()}_CLIENT_ID)") from None
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            value = _DEFAULTS.get(name)
+        return (value or "").strip()
+
+    def integer(self, name: str, low: int, high: int) -> int:
+        raw = self.text(name)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def url(self, name: str, *, https_only: bool = False) -> str:
+        raw = self.text(name)
+        parsed = urlparse(raw)
+        allowed = ("https",) if https_only else ("http", "https")
+        if parsed.scheme not in allowed or not parsed.netloc:
+            raise SettingsError(f"{name} must be an {' or '.join(allowed)} URL, got {raw!r}")
+        return raw
+
+
+def _storage(env: Mapping[str, str]) -> StorageSettings:
+    conn = (env.get("AzureWebJobsStorage") or "").strip()
+    if conn:
+        if conn != "UseDevelopmentStorage=true" and "AccountName=" not in conn and "Endpoint=" not in conn:
+            raise SettingsError("AzureWebJobsStorage must be a storage connection string or "
+                                "'UseDevelopmentStorage=true'")
+        return StorageSettings(connection_string=conn)
+    prefix = "AzureWebJobsStorage__"
+    account = (env.get(prefix + "accountName") or "").strip()
+    urls = {kind: (env.get(f"{prefix}{kind}ServiceUri") or "").strip() for kind in ("blob", "queue", "table")}
+    if account:
+        urls = {kind: urls[kind] or f"https://{account}.{kind}.core.windows.net" for kind in urls}
+    if not all(urls.values()):
+        raise SettingsError("AzureWebJobsStorage is not set: give a connection string, or "
+                            "AzureWebJobsStorage__accountName (or __blobServiceUri, __queueServiceUri and "
+                            "__tableServiceUri) for identity-based access")
+    return StorageSettings(None, urls["blob"], urls["queue"], urls["table"],
+                           client_id=(env.get(prefix + "clientId") or "").strip() or None)
+
+
+def _vendors(reader: _Reader) -> dict[str, VendorSettings]:
+    enabled_raw = reader.text("ENABLED_VENDORS")
+    if enabled_raw:
+        enabled = [v.strip().lower() for v in enabled_raw.split(",") if v.strip()]
+        unknown = sorted(set(enabled) - set(VENDOR_NAMES))
+        if unknown:
+            raise SettingsError(f"ENABLED_VENDORS names unknown vendors {unknown}; known: {list(VENDOR_NAMES)}")
+    else:
+        enabled = [v for v in VENDOR_NAMES if reader.text(f"{v.upper()}_CLIENT_ID")]
+    vendors = {}
+    for name in enabled:
+        prefix = name.upper()
+        client_id = reader.text(f"{prefix}_CLIENT_ID")
+        secret = reader.text(f"{prefix}_CLIENT_SECRET")
+        if not client_id:
+            raise SettingsError(f"{prefix}_CLIENT_ID is not set but {name} is enabled")
+        if not secret:
+            raise SettingsError(f"{prefix}_CLIENT_SECRET is not set but {name} is enabled")
+        urls = {key: reader.url(f"{prefix}_{key}") for key in VENDOR_URL_DEFAULTS[name]}
+        vendors[name] = VendorSettings(name, client_id, secret, urls)
+    return vendors
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise SettingsError naming the first one at fault."""
+    env = os.environ if env is None else env
+    reader = _Reader(env)
+    vault_url = reader.url("KEY_VAULT_URL", https_only=True) if reader.text("KEY_VAULT_URL") else None
+    secrets_dir = reader.text("LOCAL_SECRETS_DIR")
+    if not vault_url and not secrets_dir:
+        raise SettingsError("no token store configured: set KEY_VAULT_URL (Azure Key Vault) or, for local "
+                            "development only, LOCAL_SECRETS_DIR")
+    schedule = reader.text("ROTATE_SCHEDULE")
+    if len(schedule.split()) != 6:
+        raise SettingsError(f"ROTATE_SCHEDULE must be a six-field NCRONTAB expression "
+                            f"(seconds first, e.g. '0 0 */6 * * *'), got {schedule!r}")
+    return Settings(
+        storage=_storage(env),
+        key_vault_url=vault_url,
+        local_secrets_dir=Path(secrets_dir).expanduser() if secrets_dir and not vault_url else None,
+        vendors=_vendors(reader),
+        rotate_schedule=schedule,
+        rotate_min_age_seconds=60 * reader.integer("ROTATE_MIN_AGE_MINUTES", 0, 60 * 24 * 30),
+        refresh_margin_seconds=reader.integer("REFRESH_MARGIN_SECONDS", 0, 3000),
+        lock_lease_seconds=reader.integer("LOCK_LEASE_SECONDS", 15, 60),
+        lock_wait_seconds=float(reader.integer("LOCK_WAIT_SECONDS", 1, 3600)),
+        degrade_after_failures=reader.integer("DEGRADE_AFTER_FAILURES", 1, 1000),
+        vault_write_retry_seconds=float(reader.integer("VAULT_WRITE_RETRY_SECONDS", 1, 86400)),
+        http_timeout_seconds=float(reader.integer("HTTP_TIMEOUT_SECONDS", 1, 300)),
+        public_base_url=reader.url("PUBLIC_BASE_URL").rstrip("/"),
+        post_connect_redirect_url=(reader.url("POST_CONNECT_REDIRECT_URL")
+                                   if reader.text("POST_CONNECT_REDIRECT_URL") else None),
+    )

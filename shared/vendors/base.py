@@ -1,0 +1,142 @@
+"""What every vendor module declares, and the failure classes shared by all vendors.
+
+A vendor module is mostly declarative: how its token endpoint authenticates the client, which fields a
+refresh sends, how its token response reads, and how its error bodies map onto four classes of failure.
+Vendor error *messages* are never kept: Fitbit, for one, echoes the refresh token in them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from shared.tokens import TokenPair
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"  # network, timeout, 5xx, 429: keep the pair and try again later
+    GRANT_REJECTED = "grant_rejected"  # invalid_grant: the refresh token is no longer accepted
+    CLIENT_MISCONFIGURED = "client_misconfigured"  # our client id/secret/request is wrong
+    VENDOR_RETIRED = "vendor_retired"  # HTTP 410: the API is gone
+
+
+class VendorError(Exception):
+    """A failed call to a vendor, classified. Carries the vendor's error code, never its message."""
+
+    def __init__(self, vendor: str, kind: FailureKind, code: str, status: int | None = None,
+                 retry_after: float | None = None, outcome_unknown: bool = False) -> None:
+        self.vendor = vendor
+        self.kind = kind
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after
+        # True when the request may have taken effect at the vendor (timeout, connection lost)
+        self.outcome_unknown = outcome_unknown
+        where = f"HTTP {status}" if status is not None else "no response"
+        super().__init__(f"{vendor} token endpoint: {kind.value} ({code}, {where})")
+
+
+ClientAuth = Literal["basic", "body"]
+# how a grant is revoked: RFC 7009 POST of the token (Fitbit), DELETE with the bearer token (WHOOP), or not
+RevokeStyle = Literal["rfc7009", "bearer_delete", "none"]
+
+RFC6749_KINDS: Mapping[str, FailureKind] = {
+    "invalid_grant": FailureKind.GRANT_REJECTED,
+    "invalid_token": FailureKind.GRANT_REJECTED,
+    "expired_token": FailureKind.GRANT_REJECTED,
+    "access_denied": FailureKind.GRANT_REJECTED,
+    "invalid_client": FailureKind.CLIENT_MISCONFIGURED,
+    "unauthorized_client": FailureKind.CLIENT_MISCONFIGURED,
+    "invalid_request": FailureKind.CLIENT_MISCONFIGURED,
+    "invalid_scope": FailureKind.CLIENT_MISCONFIGURED,
+    "unsupported_grant_type": FailureKind.CLIENT_MISCONFIGURED,
+    "server_error": FailureKind.TRANSIENT,
+    "temporarily_unavailable": FailureKind.TRANSIENT,
+    "system": FailureKind.TRANSIENT,
+}
+
+
+@dataclass(frozen=True)
+class VendorSpec:
+    """Declarative facts about one vendor's OAuth 2.0 implementation."""
+
+    name: str
+    client_auth: ClientAuth
+    default_scopes: tuple[str, ...]
+    scope_separator: str = " "  # in the authorize request
+    supports_pkce: bool = False
+    refresh_extra: Mapping[str, str] = field(default_factory=dict)
+    send_client_id_in_body: bool = False
+    default_expires_in: int = 3600
+    revoke_style: RevokeStyle = "none"
+    revoke_path: str = ""  # under API_BASE_URL, for bearer_delete
+    profile_path: str = ""  # under API_BASE_URL: where the vendor user id is, when the token response lacks it
+
+    # -- requests ---------------------------------------------------------------------------------
+    def token_request(self, form: dict[str, str], client_id: str, client_secret: str
+                      ) -> tuple[dict[str, str], tuple[str, str] | None]:
+        """The form body and HTTP Basic credentials (or None) of a token-endpoint request."""
+        body = dict(form)
+        if self.client_auth == "body":
+            body["client_id"] = client_id
+            body["client_secret"] = client_secret
+            return body, None
+        if self.send_client_id_in_body:
+            body["client_id"] = client_id
+        return body, (client_id, client_secret)
+
+    def refresh_form(self, pair: TokenPair) -> dict[str, str]:
+        return {"grant_type": "refresh_token", "refresh_token": pair.refresh_token, **self.refresh_extra}
+
+    # -- responses --------------------------------------------------------------------------------
+    def vendor_user_id(self, body: Mapping[str, Any]) -> str | None:
+        value = body.get("user_id")
+        return None if value in (None, "") else str(value)
+
+    def expires_in(self, body: Mapping[str, Any]) -> float:
+        return float(body.get("expires_in") or self.default_expires_in)
+
+    def parse_token_response(self, body: Mapping[str, Any], previous: TokenPair | None = None,
+                             now: float | None = None) -> TokenPair:
+        """A TokenPair from a successful token response; missing fields fall back to the previous pair."""
+        now = time.time() if now is None else now
+        access = body.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise VendorError(self.name, FailureKind.TRANSIENT, "malformed_token_response")
+        refresh = body.get("refresh_token") or (previous.refresh_token if previous else None)
+        if not isinstance(refresh, str) or not refresh:
+            raise VendorError(self.name, FailureKind.CLIENT_MISCONFIGURED, "no_refresh_token")
+        scope_raw = body.get("scope")
+        scope = tuple(str(scope_raw).replace(",", " ").split()) if scope_raw else (
+            previous.scope if previous else ())
+        vendor_user = self.vendor_user_id(body) or (previous.vendor_user_id if previous else None)
+        return TokenPair(access_token=access, refresh_token=refresh, expires_at=now + self.expires_in(body),
+                         scope=scope, token_type=str(body.get("token_type") or "Bearer"),
+                         vendor_user_id=vendor_user, obtained_at=now)
+
+    # -- errors -----------------------------------------------------------------------------------
+    def error_code(self, body: Any) -> str | None:
+        """The vendor's machine-readable error code in an error body (RFC 6749 shape by default)."""
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            return str(body["error"])
+        return None
+
+    def kind_of(self, code: str) -> FailureKind | None:
+        return RFC6749_KINDS.get(code)
+
+    def classify(self, status: int, body: Any, retry_after: float | None = None) -> VendorError:
+        """Map an unsuccessful token-endpoint answer to one of the four failure classes."""
+        if status == 410:
+            return VendorError(self.name, FailureKind.VENDOR_RETIRED, "gone", status)
+        if status == 429 or status >= 500:
+            return VendorError(self.name, FailureKind.TRANSIENT, f"http_{status}", status, retry_after)
+        code = self.error_code(body)
+        kind = self.kind_of(code) if code else None
+        if kind is None:
+            # An unrecognised answer is never taken for a revocation: keep the pair, retry, degrade.
+            return VendorError(self.name, FailureKind.TRANSIENT, code or f"unrecognised_{status}", status,
+                               retry_after)
+        return VendorError(self.name, kind, code or "", status, retry_after)
