@@ -33,8 +33,11 @@ class AppContext:
 
     @cached_property
     def locks(self) -> ConnectionLocks:
-        return ConnectionLocks(self.storage.blobs, lease_seconds=self.settings.lock_lease_seconds,
-                               wait_seconds=self.settings.lock_wait_seconds)
+        return ConnectionLocks(
+            self.storage.blobs,
+            lease_seconds=self.settings.lock_lease_seconds,
+            wait_seconds=self.settings.lock_wait_seconds,
+        )
 
     @cached_property
     def vault(self) -> TokenVault:
@@ -58,8 +61,16 @@ class AppContext:
 
     @cached_property
     def connect(self) -> ConnectFlow:
-        return ConnectFlow(self.settings, self.states, self.vault, self.registry, self.tokens, self.locks,
-                           self.storage.blobs, self.http)
+        return ConnectFlow(
+            self.settings,
+            self.states,
+            self.vault,
+            self.registry,
+            self.tokens,
+            self.locks,
+            self.storage.blobs,
+            self.http,
+        )
 
     def rotate_queue(self) -> QueueClient:
         return self.storage.queue(ROTATE_QUEUE)

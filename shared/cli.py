@@ -14,8 +14,16 @@ from shared.registry import Connection
 from shared.rotation import rotate_all
 from shared.settings import SettingsError
 
-STATUS_COLUMNS = ("vendor", "user_id", "status", "vendor_user_id", "last_refresh_at", "last_rotation_at",
-                  "last_pull_at", "last_error")
+STATUS_COLUMNS = (
+    "vendor",
+    "user_id",
+    "status",
+    "vendor_user_id",
+    "last_refresh_at",
+    "last_rotation_at",
+    "last_pull_at",
+    "last_error",
+)
 
 
 def _connections(ctx: AppContext, args: argparse.Namespace) -> list[Connection]:
@@ -62,8 +70,10 @@ def cmd_connect(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def cmd_disconnect(ctx: AppContext, args: argparse.Namespace) -> int:
     result = ctx.connect.disconnect(args.vendor, args.user, purge=args.purge)
-    print(f"{args.vendor}/{args.user}: disconnected; revoked at vendor: {result['revoked_at_vendor']}; "
-          f"blobs purged: {result['purged_blobs']}")
+    print(
+        f"{args.vendor}/{args.user}: disconnected; revoked at vendor: {result['revoked_at_vendor']}; "
+        f"blobs purged: {result['purged_blobs']}"
+    )
     return 0
 
 

@@ -58,18 +58,30 @@ STATE_MESSAGES = {
 
 EXCHANGE_FAILURES = {
     FailureKind.TRANSIENT: (502, "The vendor did not answer in time. Nothing was stored; please try again."),
-    FailureKind.GRANT_REJECTED: (400, "The vendor did not accept the authorization (it may have expired). "
-                                      "Nothing was stored; please try again."),
-    FailureKind.CLIENT_MISCONFIGURED: (502, "The vendor rejected this service's credentials. Nothing was "
-                                            "stored; the operator has been told."),
+    FailureKind.GRANT_REJECTED: (
+        400,
+        "The vendor did not accept the authorization (it may have expired). Nothing was stored; please try again.",
+    ),
+    FailureKind.CLIENT_MISCONFIGURED: (
+        502,
+        "The vendor rejected this service's credentials. Nothing was stored; the operator has been told.",
+    ),
     FailureKind.VENDOR_RETIRED: (410, "The vendor has retired this API; the account cannot be connected."),
 }
 
 
 class ConnectFlow:
-    def __init__(self, settings: Settings, states: OAuthStateStore, vault: TokenVault,
-                 registry: ConnectionRegistry, tokens: TokenService, locks: ConnectionLocks,
-                 blobs: BlobServiceClient, session: requests.Session) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        states: OAuthStateStore,
+        vault: TokenVault,
+        registry: ConnectionRegistry,
+        tokens: TokenService,
+        locks: ConnectionLocks,
+        blobs: BlobServiceClient,
+        session: requests.Session,
+    ) -> None:
         self.settings = settings
         self.states = states
         self.vault = vault
@@ -96,9 +108,13 @@ class ConnectFlow:
         user = self._user(user_id)
         spec = spec_for(vendor)
         pending = self.states.issue(vendor, user, self.settings.redirect_uri(vendor), pkce=spec.supports_pkce)
-        params = {"client_id": self.settings.vendor(vendor).client_id, "response_type": "code",
-                  "redirect_uri": pending.redirect_uri, "scope": spec.scope_separator.join(spec.default_scopes),
-                  "state": pending.state}
+        params = {
+            "client_id": self.settings.vendor(vendor).client_id,
+            "response_type": "code",
+            "redirect_uri": pending.redirect_uri,
+            "scope": spec.scope_separator.join(spec.default_scopes),
+            "state": pending.state,
+        }
         if pending.code_verifier:
             params.update(code_challenge=pkce_challenge(pending.code_verifier), code_challenge_method="S256")
         url = f"{self.settings.vendor(vendor).url('AUTH_URL')}?{urlencode(params)}"
@@ -113,8 +129,7 @@ class ConnectFlow:
                 with contextlib.suppress(StateRejected):
                     self.states.consume(vendor, state)  # the link is spent either way
             if error == "access_denied":
-                raise FlowError(403, "You declined access, so nothing was connected. You can start again "
-                                     "at any time.")
+                raise FlowError(403, "You declined access, so nothing was connected. You can start again at any time.")
             raise FlowError(400, "The vendor reported an error, so nothing was connected. Please start again.")
         if not state or not code:
             raise FlowError(400, "The callback is missing its code or state parameter. Please start again.")
@@ -127,30 +142,45 @@ class ConnectFlow:
         try:
             pair = self.tokens.endpoint(vendor).exchange_code(code, pending.redirect_uri, pending.code_verifier)
             if not pair.vendor_user_id:
-                pair = pair.with_user(fetch_vendor_user_id(spec_for(vendor), self.settings.vendor(vendor),
-                                                           pair.access_token, self.session,
-                                                           self.settings.http_timeout_seconds))
+                pair = pair.with_user(
+                    fetch_vendor_user_id(
+                        spec_for(vendor),
+                        self.settings.vendor(vendor),
+                        pair.access_token,
+                        self.session,
+                        self.settings.http_timeout_seconds,
+                    )
+                )
         except VendorError as failure:
             status, message = EXCHANGE_FAILURES[failure.kind]
             log.warning("callback failed vendor=%s outcome=%s code=%s", vendor, failure.kind.value, failure.code)
             raise FlowError(status, message) from None
         previous_owner = self.registry.user_for_vendor_user(vendor, pair.vendor_user_id or "")
         if previous_owner and previous_owner != pending.user_id:
-            log.warning("vendor account moves to another user vendor=%s connection=%s", vendor,
-                        connection_digest(vendor, pending.user_id)[:12])
+            log.warning(
+                "vendor account moves to another user vendor=%s connection=%s",
+                vendor,
+                connection_digest(vendor, pending.user_id)[:12],
+            )
         return store_connection(self.vault, self.registry, vendor, pending.user_id, pair)
 
     # -- health and disconnect ----------------------------------------------------------------------
     def describe(self, vendor: str, user_id: Any) -> dict[str, Any]:
         connection = self._existing(vendor, user_id)
-        return {"vendor": vendor, "user_id": connection.user_id, "status": connection.status.value,
-                "vendor_user_id": connection.vendor_user_id or None, "scopes": connection.scopes.split(),
-                "connected_at": connection.connected_at or None,
-                "last_refresh_at": connection.last_refresh_at or None,
-                "last_rotation_at": connection.last_rotation_at or None,
-                "last_pull_at": connection.last_pull_at or None, "last_error": connection.last_error or None,
-                "last_error_at": connection.last_error_at or None,
-                "consecutive_failures": connection.consecutive_failures}
+        return {
+            "vendor": vendor,
+            "user_id": connection.user_id,
+            "status": connection.status.value,
+            "vendor_user_id": connection.vendor_user_id or None,
+            "scopes": connection.scopes.split(),
+            "connected_at": connection.connected_at or None,
+            "last_refresh_at": connection.last_refresh_at or None,
+            "last_rotation_at": connection.last_rotation_at or None,
+            "last_pull_at": connection.last_pull_at or None,
+            "last_error": connection.last_error or None,
+            "last_error_at": connection.last_error_at or None,
+            "consecutive_failures": connection.consecutive_failures,
+        }
 
     def _existing(self, vendor: str, user_id: Any) -> Connection:
         self._enabled(vendor)
@@ -169,19 +199,39 @@ class ConnectFlow:
                 with contextlib.suppress(TokenUnavailable, VendorError):  # a bearer revoke needs a live token
                     self.tokens.access_token_for(vendor, connection.user_id)
             with self.locks.hold(vendor, connection.user_id):
-                self.registry.update(vendor, connection.user_id, status=Status.DISCONNECTED,
-                                     refresh_started_at=None, refresh_from_version=None)
+                self.registry.update(
+                    vendor,
+                    connection.user_id,
+                    status=Status.DISCONNECTED,
+                    refresh_started_at=None,
+                    refresh_from_version=None,
+                )
                 stored = self.vault.read(vendor, connection.user_id)
                 if stored is not None:
-                    revoked = revoke(spec_for(vendor), self.settings.vendor(vendor), stored.pair, self.session,
-                                     self.settings.http_timeout_seconds)
+                    revoked = revoke(
+                        spec_for(vendor),
+                        self.settings.vendor(vendor),
+                        stored.pair,
+                        self.session,
+                        self.settings.http_timeout_seconds,
+                    )
                     self.vault.disable(vendor, connection.user_id)
             self.tokens.cache.put(vendor, connection.user_id, None)
         purged = self.purge_data(vendor, connection.user_id) if purge else 0
-        log.info("disconnected vendor=%s connection=%s revoked=%s purged=%d", vendor,
-                 connection_digest(vendor, connection.user_id)[:12], revoked, purged)
-        return {"vendor": vendor, "user_id": connection.user_id, "status": Status.DISCONNECTED.value,
-                "revoked_at_vendor": revoked, "purged_blobs": purged}
+        log.info(
+            "disconnected vendor=%s connection=%s revoked=%s purged=%d",
+            vendor,
+            connection_digest(vendor, connection.user_id)[:12],
+            revoked,
+            purged,
+        )
+        return {
+            "vendor": vendor,
+            "user_id": connection.user_id,
+            "status": Status.DISCONNECTED.value,
+            "revoked_at_vendor": revoked,
+            "purged_blobs": purged,
+        }
 
     def purge_data(self, vendor: str, user_id: str) -> int:
         """Delete every landed blob of the user for this vendor, raw and curated."""

@@ -13,8 +13,9 @@ from shared.vault import TokenVault
 log = logging.getLogger(__name__)
 
 
-def store_connection(vault: TokenVault, registry: ConnectionRegistry, vendor: str, user_id: str,
-                     pair: TokenPair) -> Connection:
+def store_connection(
+    vault: TokenVault, registry: ConnectionRegistry, vendor: str, user_id: str, pair: TokenPair
+) -> Connection:
     """Store a freshly obtained pair and (re)activate the connection. A reconnect keeps the same row:
     its history and watermarks stay; the new pair replaces the old one."""
     validate_user_id(user_id)
@@ -33,6 +34,10 @@ def store_connection(vault: TokenVault, registry: ConnectionRegistry, vendor: st
     connection.refresh_started_at = ""
     connection.refresh_from_version = ""
     registry.save(connection)
-    log.info("connection stored vendor=%s connection=%s reconnect=%s", vendor,
-             connection_digest(vendor, user_id)[:12], existing is not None)
+    log.info(
+        "connection stored vendor=%s connection=%s reconnect=%s",
+        vendor,
+        connection_digest(vendor, user_id)[:12],
+        existing is not None,
+    )
     return connection

@@ -25,8 +25,9 @@ padding:0 1rem;line-height:1.5}}</style></head>
 
 
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json",
-                             headers={"Cache-Control": "no-store"})
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, mimetype="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 def json_error(status: int, message: str) -> func.HttpResponse:
@@ -35,8 +36,13 @@ def json_error(status: int, message: str) -> func.HttpResponse:
 
 def page(status: int, title: str, message: str) -> func.HttpResponse:
     body = PAGE.format(title=html.escape(title), message=html.escape(message))
-    return func.HttpResponse(body, status_code=status, mimetype="text/html", charset="utf-8",
-                             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return func.HttpResponse(
+        body,
+        status_code=status,
+        mimetype="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
 
 
 def _json_body(req: func.HttpRequest) -> dict[str, Any]:
@@ -74,8 +80,11 @@ def callback(req: func.HttpRequest) -> func.HttpResponse:
     if target:
         return func.HttpResponse(status_code=302, headers={"Location": target, "Cache-Control": "no-store"})
     name = vendor.upper() if vendor == "whoop" else vendor.capitalize()
-    return page(200, "Connected", f"Your {name} account is connected (scopes: "
-                                  f"{connection.scopes or 'none'}). You can close this page.")
+    return page(
+        200,
+        "Connected",
+        f"Your {name} account is connected (scopes: {connection.scopes or 'none'}). You can close this page.",
+    )
 
 
 def connection(req: func.HttpRequest) -> func.HttpResponse:

@@ -49,8 +49,7 @@ class HeldLease:
         self.label = label
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, args=(duration / 3.0,), daemon=True,
-                                        name=f"lease-{label}")
+        self._thread = threading.Thread(target=self._renew, args=(duration / 3.0,), daemon=True, name=f"lease-{label}")
         self._thread.start()
 
     def _renew(self, every: float) -> None:
@@ -78,8 +77,9 @@ class HeldLease:
 
 
 class ConnectionLocks:
-    def __init__(self, blobs: BlobServiceClient, container: str = "locks", lease_seconds: int = 30,
-                 wait_seconds: float = 60.0) -> None:
+    def __init__(
+        self, blobs: BlobServiceClient, container: str = "locks", lease_seconds: int = 30, wait_seconds: float = 60.0
+    ) -> None:
         self.container = blobs.get_container_client(container)
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
@@ -104,8 +104,9 @@ class ConnectionLocks:
             raise
 
     @contextmanager
-    def hold(self, vendor: str, user_id: str, while_waiting: Callable[[], bool] | None = None
-             ) -> Iterator[HeldLease | None]:
+    def hold(
+        self, vendor: str, user_id: str, while_waiting: Callable[[], bool] | None = None
+    ) -> Iterator[HeldLease | None]:
         """Hold the connection's lock. Yields None, without the lock, if ``while_waiting`` (polled about
         once a second while another worker holds it) returns True: the wait is no longer needed."""
         digest = connection_digest(vendor, user_id)
@@ -127,8 +128,9 @@ class ConnectionLocks:
         finally:
             local.release()
 
-    def _acquire_local(self, local: threading.Lock, deadline: float, while_waiting: Callable[[], bool] | None,
-                       label: str) -> bool:
+    def _acquire_local(
+        self, local: threading.Lock, deadline: float, while_waiting: Callable[[], bool] | None, label: str
+    ) -> bool:
         while not local.acquire(timeout=1.0):
             if while_waiting is not None and while_waiting():
                 return False
@@ -136,8 +138,9 @@ class ConnectionLocks:
                 raise LockTimeout(f"timed out waiting for the lock on {label}")
         return True
 
-    def _acquire_lease(self, blob_name: str, deadline: float, while_waiting: Callable[[], bool] | None,
-                       label: str) -> HeldLease | None:
+    def _acquire_lease(
+        self, blob_name: str, deadline: float, while_waiting: Callable[[], bool] | None, label: str
+    ) -> HeldLease | None:
         next_poll = time.monotonic() + 1.0
         delay = 0.05
         while True:

@@ -15,8 +15,9 @@ class InvalidUserId(ValueError):
 def validate_user_id(user_id: str) -> str:
     """Our user ids: 1-128 characters of letters, digits and ``._@-``, starting with a letter or digit."""
     if not isinstance(user_id, str) or not USER_ID_PATTERN.match(user_id):
-        raise InvalidUserId("user_id must be 1-128 characters of letters, digits, '.', '_', '@' or '-', "
-                            "starting with a letter or digit")
+        raise InvalidUserId(
+            "user_id must be 1-128 characters of letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
+        )
     return user_id
 
 

@@ -41,8 +41,7 @@ def _json_or_none(response: requests.Response) -> Any:
 class TokenEndpoint:
     """The token endpoint of one vendor, with that vendor's client authentication."""
 
-    def __init__(self, spec: VendorSpec, settings: VendorSettings, session: requests.Session,
-                 timeout: float) -> None:
+    def __init__(self, spec: VendorSpec, settings: VendorSettings, session: requests.Session, timeout: float) -> None:
         self.spec = spec
         self.settings = settings
         self.session = session
@@ -53,20 +52,32 @@ class TokenEndpoint:
         grant = form.get("grant_type", "?")
         started = time.monotonic()
         try:
-            response = self.session.post(self.settings.url("TOKEN_URL"), data=body, auth=basic,
-                                         headers={"Accept": "application/json"}, timeout=self.timeout)
+            response = self.session.post(
+                self.settings.url("TOKEN_URL"),
+                data=body,
+                auth=basic,
+                headers={"Accept": "application/json"},
+                timeout=self.timeout,
+            )
         except requests.Timeout:
             raise VendorError(self.spec.name, FailureKind.TRANSIENT, "timeout", outcome_unknown=True) from None
         except requests.ConnectionError:
-            raise VendorError(self.spec.name, FailureKind.TRANSIENT, "connection_failed",
-                              outcome_unknown=True) from None
+            raise VendorError(
+                self.spec.name, FailureKind.TRANSIENT, "connection_failed", outcome_unknown=True
+            ) from None
         elapsed = time.monotonic() - started
         payload = _json_or_none(response)
         if response.status_code != 200:
             error = self.spec.classify(response.status_code, payload, _retry_after(response.headers))
-            log.warning("token request failed vendor=%s grant=%s status=%s outcome=%s code=%s duration_ms=%d",
-                        self.spec.name, grant, response.status_code, error.kind.value, error.code,
-                        elapsed * 1000)
+            log.warning(
+                "token request failed vendor=%s grant=%s status=%s outcome=%s code=%s duration_ms=%d",
+                self.spec.name,
+                grant,
+                response.status_code,
+                error.kind.value,
+                error.code,
+                elapsed * 1000,
+            )
             raise error
         if not isinstance(payload, dict):
             raise VendorError(self.spec.name, FailureKind.TRANSIENT, "malformed_token_response", 200)

@@ -55,13 +55,25 @@ class OAuthStateStore:
             self.table.create_table()
 
     def issue(self, vendor: str, user_id: str, redirect_uri: str, pkce: bool) -> PendingConnect:
-        pending = PendingConnect(state=secrets.token_urlsafe(32), vendor=vendor, user_id=user_id,
-                                 redirect_uri=redirect_uri,
-                                 code_verifier=secrets.token_urlsafe(64) if pkce else None,
-                                 expires_at=time.time() + STATE_TTL_SECONDS)
-        self.table.create_entity({"PartitionKey": PARTITION, "RowKey": pending.state, "vendor": vendor,
-                                  "user_id": user_id, "redirect_uri": redirect_uri,
-                                  "code_verifier": pending.code_verifier or "", "expires_at": pending.expires_at})
+        pending = PendingConnect(
+            state=secrets.token_urlsafe(32),
+            vendor=vendor,
+            user_id=user_id,
+            redirect_uri=redirect_uri,
+            code_verifier=secrets.token_urlsafe(64) if pkce else None,
+            expires_at=time.time() + STATE_TTL_SECONDS,
+        )
+        self.table.create_entity(
+            {
+                "PartitionKey": PARTITION,
+                "RowKey": pending.state,
+                "vendor": vendor,
+                "user_id": user_id,
+                "redirect_uri": redirect_uri,
+                "code_verifier": pending.code_verifier or "",
+                "expires_at": pending.expires_at,
+            }
+        )
         return pending
 
     def consume(self, vendor: str, state: str) -> PendingConnect:
@@ -72,16 +84,23 @@ class OAuthStateStore:
                 raise StateRejected(StateProblem.UNKNOWN)
             # claim it: of two concurrent callbacks only one update matches the ETag (delete cannot
             # decide, since deleting a row that is already gone succeeds)
-            self.table.update_entity({"PartitionKey": PARTITION, "RowKey": state, "used": True},
-                                     mode=UpdateMode.MERGE, etag=entity.metadata["etag"],
-                                     match_condition=MatchConditions.IfNotModified)
+            self.table.update_entity(
+                {"PartitionKey": PARTITION, "RowKey": state, "used": True},
+                mode=UpdateMode.MERGE,
+                etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
         except (ResourceNotFoundError, ResourceModifiedError):
             raise StateRejected(StateProblem.UNKNOWN) from None
         self.table.delete_entity(PARTITION, state)
-        pending = PendingConnect(state=state, vendor=str(entity["vendor"]), user_id=str(entity["user_id"]),
-                                 redirect_uri=str(entity["redirect_uri"]),
-                                 code_verifier=str(entity.get("code_verifier") or "") or None,
-                                 expires_at=float(entity["expires_at"]))
+        pending = PendingConnect(
+            state=state,
+            vendor=str(entity["vendor"]),
+            user_id=str(entity["user_id"]),
+            redirect_uri=str(entity["redirect_uri"]),
+            code_verifier=str(entity.get("code_verifier") or "") or None,
+            expires_at=float(entity["expires_at"]),
+        )
         if pending.vendor != vendor:
             raise StateRejected(StateProblem.WRONG_VENDOR)
         if pending.expires_at < time.time():
@@ -91,8 +110,9 @@ class OAuthStateStore:
     def purge_expired(self, now: float | None = None) -> int:
         cutoff = time.time() if now is None else now
         count = 0
-        for entity in self.table.query_entities("PartitionKey eq @p and expires_at lt @t",
-                                                parameters={"p": PARTITION, "t": cutoff}):
+        for entity in self.table.query_entities(
+            "PartitionKey eq @p and expires_at lt @t", parameters={"p": PARTITION, "t": cutoff}
+        ):
             try:
                 self.table.delete_entity(PARTITION, entity["RowKey"])
                 count += 1

@@ -85,8 +85,9 @@ class Connection:
 
 
 class ConnectionRegistry:
-    def __init__(self, tables: TableServiceClient, table_name: str = "connections",
-                 lookup_table_name: str = "vendorusers") -> None:
+    def __init__(
+        self, tables: TableServiceClient, table_name: str = "connections", lookup_table_name: str = "vendorusers"
+    ) -> None:
         self.table: TableClient = tables.get_table_client(table_name)
         self.lookup: TableClient = tables.get_table_client(lookup_table_name)
 
@@ -109,8 +110,10 @@ class ConnectionRegistry:
             connection.created_at = now_iso()
         self.table.upsert_entity(connection.to_entity(), mode=UpdateMode.REPLACE)
         if connection.vendor_user_id:
-            self.lookup.upsert_entity({"PartitionKey": connection.vendor, "RowKey": connection.vendor_user_id,
-                                       "user_id": connection.user_id}, mode=UpdateMode.REPLACE)
+            self.lookup.upsert_entity(
+                {"PartitionKey": connection.vendor, "RowKey": connection.vendor_user_id, "user_id": connection.user_id},
+                mode=UpdateMode.REPLACE,
+            )
         return connection
 
     def update(self, vendor: str, user_id: str, **changes: Any) -> None:

@@ -60,16 +60,18 @@ def is_due(connection: Connection, min_age_seconds: int, now: datetime | None = 
     return last is None or last <= now - timedelta(seconds=min_age_seconds)
 
 
-def due_connections(registry: ConnectionRegistry, min_age_seconds: int, vendor: str | None = None,
-                    user_id: str | None = None) -> Iterator[Connection]:
+def due_connections(
+    registry: ConnectionRegistry, min_age_seconds: int, vendor: str | None = None, user_id: str | None = None
+) -> Iterator[Connection]:
     for connection in registry.list(vendor, user_id):
         if is_due(connection, min_age_seconds):
             yield connection
 
 
 def rotation_message(connection: Connection, reason: str = "schedule") -> str:
-    return json.dumps({"vendor": connection.vendor, "user_id": connection.user_id, "reason": reason,
-                       "enqueued_at": time.time()})
+    return json.dumps(
+        {"vendor": connection.vendor, "user_id": connection.user_id, "reason": reason, "enqueued_at": time.time()}
+    )
 
 
 def parse_rotation_message(body: str | bytes) -> tuple[str, str, bool]:
@@ -111,8 +113,9 @@ def rotate_one(tokens: TokenService, vendor: str, user_id: str, force: bool = Fa
         raise
 
 
-def rotate_all(tokens: TokenService, connections: Iterable[Connection], concurrency: int = 8,
-               force: bool = False) -> RotationSummary:
+def rotate_all(
+    tokens: TokenService, connections: Iterable[Connection], concurrency: int = 8, force: bool = False
+) -> RotationSummary:
     """Rotate connections in-process with a worker pool (the command line and the benchmark)."""
     summary = RotationSummary()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

@@ -32,8 +32,9 @@ def _vendor_settings(vendor: str, urls: Mapping[str, str]) -> list[Setting]:
         Setting(f"{prefix}_CLIENT_ID", "", f"OAuth client id of the {vendor} app (empty: {vendor} disabled)."),
         Setting(f"{prefix}_CLIENT_SECRET", "", f"OAuth client secret of the {vendor} app."),
     ]
-    items += [Setting(f"{prefix}_{key}", url, f"{vendor} {key.lower().replace('_', ' ')}.")
-              for key, url in urls.items()]
+    items += [
+        Setting(f"{prefix}_{key}", url, f"{vendor} {key.lower().replace('_', ' ')}.") for key, url in urls.items()
+    ]
     return items
 
 
@@ -57,11 +58,18 @@ VENDOR_URL_DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("AzureWebJobsStorage", None, "Storage account of the app: a connection string, or "
-            "'UseDevelopmentStorage=true' for Azurite. In Azure, identity-based AzureWebJobsStorage__* instead."),
+    Setting(
+        "AzureWebJobsStorage",
+        None,
+        "Storage account of the app: a connection string, or "
+        "'UseDevelopmentStorage=true' for Azurite. In Azure, identity-based AzureWebJobsStorage__* instead.",
+    ),
     Setting("KEY_VAULT_URL", "", "Key Vault holding the token pairs (https://<name>.vault.azure.net/)."),
-    Setting("LOCAL_SECRETS_DIR", "", "Development only: a folder for the local secret store, used when "
-            "KEY_VAULT_URL is empty."),
+    Setting(
+        "LOCAL_SECRETS_DIR",
+        "",
+        "Development only: a folder for the local secret store, used when KEY_VAULT_URL is empty.",
+    ),
     Setting("AZURE_CLIENT_ID", "", "Client id of the user-assigned managed identity (Azure only)."),
     Setting("ROTATE_SCHEDULE", "0 0 */6 * * *", "NCRONTAB schedule of the token rotation sweep (UTC)."),
     Setting("ROTATE_MIN_AGE_MINUTES", "300", "A pair younger than this is not rotated by the sweep."),
@@ -71,10 +79,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEGRADE_AFTER_FAILURES", "3", "Consecutive transient refresh failures before a connection is degraded."),
     Setting("VAULT_WRITE_RETRY_SECONDS", "300", "How long a new token pair's vault write is retried."),
     Setting("HTTP_TIMEOUT_SECONDS", "20", "Timeout of each call to a vendor."),
-    Setting("PUBLIC_BASE_URL", "http://localhost:7071", "The app's public address; OAuth redirect URIs are "
-            "{PUBLIC_BASE_URL}/api/callback/{vendor} and must be registered with each vendor."),
-    Setting("POST_CONNECT_REDIRECT_URL", "", "Where the callback sends the user after connecting (empty: a "
-            "small page saying the account is connected)."),
+    Setting(
+        "PUBLIC_BASE_URL",
+        "http://localhost:7071",
+        "The app's public address; OAuth redirect URIs are "
+        "{PUBLIC_BASE_URL}/api/callback/{vendor} and must be registered with each vendor.",
+    ),
+    Setting(
+        "POST_CONNECT_REDIRECT_URL",
+        "",
+        "Where the callback sends the user after connecting (empty: a small page saying the account is connected).",
+    ),
     Setting("ENABLED_VENDORS", "", "Comma-separated vendors to serve; empty: every vendor with a client id."),
     *(s for vendor, urls in VENDOR_URL_DEFAULTS.items() for s in _vendor_settings(vendor, urls)),
 )
@@ -165,8 +180,9 @@ def _storage(env: Mapping[str, str]) -> StorageSettings:
     conn = (env.get("AzureWebJobsStorage") or "").strip()
     if conn:
         if conn != "UseDevelopmentStorage=true" and "AccountName=" not in conn and "Endpoint=" not in conn:
-            raise SettingsError("AzureWebJobsStorage must be a storage connection string or "
-                                "'UseDevelopmentStorage=true'")
+            raise SettingsError(
+                "AzureWebJobsStorage must be a storage connection string or 'UseDevelopmentStorage=true'"
+            )
         return StorageSettings(connection_string=conn)
     prefix = "AzureWebJobsStorage__"
     account = (env.get(prefix + "accountName") or "").strip()
@@ -174,11 +190,14 @@ def _storage(env: Mapping[str, str]) -> StorageSettings:
     if account:
         urls = {kind: urls[kind] or f"https://{account}.{kind}.core.windows.net" for kind in urls}
     if not all(urls.values()):
-        raise SettingsError("AzureWebJobsStorage is not set: give a connection string, or "
-                            "AzureWebJobsStorage__accountName (or __blobServiceUri, __queueServiceUri and "
-                            "__tableServiceUri) for identity-based access")
-    return StorageSettings(None, urls["blob"], urls["queue"], urls["table"],
-                           client_id=(env.get(prefix + "clientId") or "").strip() or None)
+        raise SettingsError(
+            "AzureWebJobsStorage is not set: give a connection string, or "
+            "AzureWebJobsStorage__accountName (or __blobServiceUri, __queueServiceUri and "
+            "__tableServiceUri) for identity-based access"
+        )
+    return StorageSettings(
+        None, urls["blob"], urls["queue"], urls["table"], client_id=(env.get(prefix + "clientId") or "").strip() or None
+    )
 
 
 def _vendors(reader: _Reader) -> dict[str, VendorSettings]:
@@ -211,12 +230,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     vault_url = reader.url("KEY_VAULT_URL", https_only=True) if reader.text("KEY_VAULT_URL") else None
     secrets_dir = reader.text("LOCAL_SECRETS_DIR")
     if not vault_url and not secrets_dir:
-        raise SettingsError("no token store configured: set KEY_VAULT_URL (Azure Key Vault) or, for local "
-                            "development only, LOCAL_SECRETS_DIR")
+        raise SettingsError(
+            "no token store configured: set KEY_VAULT_URL (Azure Key Vault) or, for local "
+            "development only, LOCAL_SECRETS_DIR"
+        )
     schedule = reader.text("ROTATE_SCHEDULE")
     if len(schedule.split()) != 6:
-        raise SettingsError(f"ROTATE_SCHEDULE must be a six-field NCRONTAB expression "
-                            f"(seconds first, e.g. '0 0 */6 * * *'), got {schedule!r}")
+        raise SettingsError(
+            f"ROTATE_SCHEDULE must be a six-field NCRONTAB expression "
+            f"(seconds first, e.g. '0 0 */6 * * *'), got {schedule!r}"
+        )
     return Settings(
         storage=_storage(env),
         key_vault_url=vault_url,
@@ -231,6 +254,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         vault_write_retry_seconds=float(reader.integer("VAULT_WRITE_RETRY_SECONDS", 1, 86400)),
         http_timeout_seconds=float(reader.integer("HTTP_TIMEOUT_SECONDS", 1, 300)),
         public_base_url=reader.url("PUBLIC_BASE_URL").rstrip("/"),
-        post_connect_redirect_url=(reader.url("POST_CONNECT_REDIRECT_URL")
-                                   if reader.text("POST_CONNECT_REDIRECT_URL") else None),
+        post_connect_redirect_url=(
+            reader.url("POST_CONNECT_REDIRECT_URL") if reader.text("POST_CONNECT_REDIRECT_URL") else None
+        ),
     )

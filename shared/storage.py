@@ -52,5 +52,6 @@ class Storage:
         return TableServiceClient(self.settings.table_url, credential=self._credential)
 
     def queue(self, name: str) -> QueueClient:
-        return self.queues.get_queue_client(name, message_encode_policy=TextBase64EncodePolicy(),
-                                            message_decode_policy=BinaryBase64DecodePolicy())
+        return self.queues.get_queue_client(
+            name, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy()
+        )

@@ -93,8 +93,14 @@ class _PairCache:
 
 
 class TokenService:
-    def __init__(self, settings: Settings, vault: TokenVault, registry: ConnectionRegistry,
-                 locks: ConnectionLocks, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        vault: TokenVault,
+        registry: ConnectionRegistry,
+        locks: ConnectionLocks,
+        session: requests.Session | None = None,
+    ) -> None:
         self.settings = settings
         self.vault = vault
         self.registry = registry
@@ -103,8 +109,9 @@ class TokenService:
         self.cache = _PairCache()
 
     def endpoint(self, vendor: str) -> TokenEndpoint:
-        return TokenEndpoint(spec_for(vendor), self.settings.vendor(vendor), self.session,
-                             self.settings.http_timeout_seconds)
+        return TokenEndpoint(
+            spec_for(vendor), self.settings.vendor(vendor), self.session, self.settings.http_timeout_seconds
+        )
 
     # -- public API ---------------------------------------------------------------------------------
     def access_token_for(self, vendor: str, user_id: str) -> str:
@@ -138,8 +145,7 @@ class TokenService:
         return self._refresh(vendor, user_id, due, reason="rotation")
 
     # -- the locked refresh -------------------------------------------------------------------------
-    def _refresh(self, vendor: str, user_id: str, due: Callable[[TokenPair], bool], reason: str
-                 ) -> RefreshResult:
+    def _refresh(self, vendor: str, user_id: str, due: Callable[[TokenPair], bool], reason: str) -> RefreshResult:
         label = f"{vendor}/{connection_digest(vendor, user_id)[:12]}"
 
         def no_longer_due() -> bool:
@@ -155,12 +161,19 @@ class TokenService:
                 pair = self.cache.get(vendor, user_id)
                 return RefreshResult(Outcome.SKIPPED, pair, "refreshed by another worker")
             result = self._refresh_locked(vendor, user_id, due, reason, held)
-        log.info("refresh done vendor=%s connection=%s operation=%s outcome=%s duration_ms=%d",
-                 vendor, label, reason, result.outcome.value, (time.monotonic() - started) * 1000)
+        log.info(
+            "refresh done vendor=%s connection=%s operation=%s outcome=%s duration_ms=%d",
+            vendor,
+            label,
+            reason,
+            result.outcome.value,
+            (time.monotonic() - started) * 1000,
+        )
         return result
 
-    def _refresh_locked(self, vendor: str, user_id: str, due: Callable[[TokenPair], bool], reason: str,
-                        held: HeldLease) -> RefreshResult:
+    def _refresh_locked(
+        self, vendor: str, user_id: str, due: Callable[[TokenPair], bool], reason: str, held: HeldLease
+    ) -> RefreshResult:
         connection = self.registry.get(vendor, user_id)
         if connection is None:
             raise ConnectionNotFound(f"no connection {vendor}/{user_id}")
@@ -184,8 +197,14 @@ class TokenService:
         self.cache.put(vendor, user_id, new_pair)
         stamp = now_iso()
         changes: dict[str, object] = dict(
-            status=Status.ACTIVE, last_refresh_at=stamp, consecutive_failures=0, next_attempt_at=None,
-            refresh_started_at=None, refresh_from_version=None, scopes=" ".join(new_pair.scope))
+            status=Status.ACTIVE,
+            last_refresh_at=stamp,
+            consecutive_failures=0,
+            next_attempt_at=None,
+            refresh_started_at=None,
+            refresh_from_version=None,
+            scopes=" ".join(new_pair.scope),
+        )
         if reason == "rotation":
             changes["last_rotation_at"] = stamp
         self.registry.update(vendor, user_id, **changes)
@@ -209,40 +228,55 @@ class TokenService:
         raise AssertionError("unreachable")
 
     # -- failure rules ------------------------------------------------------------------------------
-    def _on_vendor_error(self, connection: Connection, stored: VaultedPair, error: VendorError,
-                         interrupted: bool) -> RefreshResult:
+    def _on_vendor_error(
+        self, connection: Connection, stored: VaultedPair, error: VendorError, interrupted: bool
+    ) -> RefreshResult:
         vendor, user_id = connection.vendor, connection.user_id
         if error.kind is FailureKind.GRANT_REJECTED:
             return self._on_grant_rejected(connection, stored, error, interrupted)
         keep_marker = error.outcome_unknown  # the refresh may have taken effect at the vendor
         failures = connection.consecutive_failures + 1
         changes: dict[str, object] = dict(
-            consecutive_failures=failures, last_error=f"{error.kind.value}: {error.code}",
-            last_error_at=now_iso(), next_attempt_at=_backoff(failures))
+            consecutive_failures=failures,
+            last_error=f"{error.kind.value}: {error.code}",
+            last_error_at=now_iso(),
+            next_attempt_at=_backoff(failures),
+        )
         if not keep_marker:
             changes.update(refresh_started_at=None, refresh_from_version=None)
         if error.kind is FailureKind.VENDOR_RETIRED:
             changes["status"] = Status.VENDOR_RETIRED
-            log.error("vendor API retired (HTTP 410) vendor=%s connection=%s", vendor, connection_digest(
-                vendor, user_id)[:12])
+            log.error(
+                "vendor API retired (HTTP 410) vendor=%s connection=%s", vendor, connection_digest(vendor, user_id)[:12]
+            )
             self.registry.update(vendor, user_id, **changes)
             return RefreshResult(Outcome.FAILED, stored.pair, "vendor API retired (HTTP 410)")
         if error.kind is FailureKind.CLIENT_MISCONFIGURED:
-            log.error("vendor rejected our client vendor=%s code=%s: check %s_CLIENT_ID/%s_CLIENT_SECRET",
-                      vendor, error.code, vendor.upper(), vendor.upper())
+            log.error(
+                "vendor rejected our client vendor=%s code=%s: check %s_CLIENT_ID/%s_CLIENT_SECRET",
+                vendor,
+                error.code,
+                vendor.upper(),
+                vendor.upper(),
+            )
             self.registry.update(vendor, user_id, **changes)
             return RefreshResult(Outcome.FAILED, stored.pair, f"client misconfigured ({error.code})")
         degraded = failures >= self.settings.degrade_after_failures
         if degraded:
             changes["status"] = Status.DEGRADED
         self.registry.update(vendor, user_id, **changes)
-        log.warning("transient refresh failure, pair kept vendor=%s connection=%s code=%s failures=%d",
-                    vendor, connection_digest(vendor, user_id)[:12], error.code, failures)
-        return RefreshResult(Outcome.DEGRADED if degraded else Outcome.FAILED, stored.pair,
-                             f"transient: {error.code}")
+        log.warning(
+            "transient refresh failure, pair kept vendor=%s connection=%s code=%s failures=%d",
+            vendor,
+            connection_digest(vendor, user_id)[:12],
+            error.code,
+            failures,
+        )
+        return RefreshResult(Outcome.DEGRADED if degraded else Outcome.FAILED, stored.pair, f"transient: {error.code}")
 
-    def _on_grant_rejected(self, connection: Connection, stored: VaultedPair, error: VendorError,
-                           interrupted: bool) -> RefreshResult:
+    def _on_grant_rejected(
+        self, connection: Connection, stored: VaultedPair, error: VendorError, interrupted: bool
+    ) -> RefreshResult:
         vendor, user_id = connection.vendor, connection.user_id
         current = self.vault.read(vendor, user_id)
         if current is not None and not _same_secret(current.pair.refresh_token, stored.pair.refresh_token):
@@ -251,19 +285,31 @@ class TokenService:
             self.cache.put(vendor, user_id, current.pair)
             return RefreshResult(Outcome.SKIPPED, current.pair, "pair replaced while refreshing")
         if interrupted or error.outcome_unknown:
-            detail = (f"connection {connection.label} lost its grant: a refresh started at "
-                      f"{connection.refresh_started_at} never reached the vault (the process stopped or the "
-                      f"response was lost) and {vendor} no longer accepts the stored refresh token; "
-                      "the user must reconnect")
+            detail = (
+                f"connection {connection.label} lost its grant: a refresh started at "
+                f"{connection.refresh_started_at} never reached the vault (the process stopped or the "
+                f"response was lost) and {vendor} no longer accepts the stored refresh token; "
+                "the user must reconnect"
+            )
         else:
             detail = f"{vendor} rejected the stored grant ({error.code}); the user must reconnect"
         return self._mark_reauth(connection, detail)
 
     def _mark_reauth(self, connection: Connection, detail: str) -> RefreshResult:
-        self.registry.update(connection.vendor, connection.user_id, status=Status.REAUTH_REQUIRED,
-                             last_error=detail, last_error_at=now_iso(), refresh_started_at=None,
-                             refresh_from_version=None)
+        self.registry.update(
+            connection.vendor,
+            connection.user_id,
+            status=Status.REAUTH_REQUIRED,
+            last_error=detail,
+            last_error_at=now_iso(),
+            refresh_started_at=None,
+            refresh_from_version=None,
+        )
         self.cache.put(connection.vendor, connection.user_id, None)
-        log.error("reauth required vendor=%s connection=%s reason=%s", connection.vendor,
-                  connection_digest(connection.vendor, connection.user_id)[:12], detail)
+        log.error(
+            "reauth required vendor=%s connection=%s reason=%s",
+            connection.vendor,
+            connection_digest(connection.vendor, connection.user_id)[:12],
+            detail,
+        )
         return RefreshResult(Outcome.REAUTH_REQUIRED, None, detail)

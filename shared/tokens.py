@@ -27,15 +27,17 @@ class TokenPair:
         return self if vendor_user_id is None else replace(self, vendor_user_id=vendor_user_id)
 
     def to_json(self) -> str:
-        return json.dumps({
-            "access_token": self.access_token,
-            "refresh_token": self.refresh_token,
-            "expires_at": self.expires_at,
-            "scope": " ".join(self.scope),
-            "token_type": self.token_type,
-            "vendor_user_id": self.vendor_user_id,
-            "obtained_at": self.obtained_at,
-        })
+        return json.dumps(
+            {
+                "access_token": self.access_token,
+                "refresh_token": self.refresh_token,
+                "expires_at": self.expires_at,
+                "scope": " ".join(self.scope),
+                "token_type": self.token_type,
+                "vendor_user_id": self.vendor_user_id,
+                "obtained_at": self.obtained_at,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> TokenPair:

@@ -13,14 +13,18 @@ from shared.vendors import FailureKind, VendorError, VendorSpec
 log = logging.getLogger(__name__)
 
 
-def fetch_vendor_user_id(spec: VendorSpec, settings: VendorSettings, access_token: str,
-                         session: requests.Session, timeout: float) -> str | None:
+def fetch_vendor_user_id(
+    spec: VendorSpec, settings: VendorSettings, access_token: str, session: requests.Session, timeout: float
+) -> str | None:
     """The vendor's id of the user, from the profile endpoint (WHOOP's token response has none)."""
     if not spec.profile_path:
         return None
     try:
-        response = session.get(settings.url("API_BASE_URL") + spec.profile_path, timeout=timeout,
-                               headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
+        response = session.get(
+            settings.url("API_BASE_URL") + spec.profile_path,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
     except requests.RequestException:
         raise VendorError(spec.name, FailureKind.TRANSIENT, "profile_unreachable", outcome_unknown=True) from None
     if response.status_code != 200:
@@ -34,16 +38,24 @@ def fetch_vendor_user_id(spec: VendorSpec, settings: VendorSettings, access_toke
     return str(user_id)
 
 
-def revoke(spec: VendorSpec, settings: VendorSettings, pair: TokenPair, session: requests.Session,
-           timeout: float) -> bool:
+def revoke(
+    spec: VendorSpec, settings: VendorSettings, pair: TokenPair, session: requests.Session, timeout: float
+) -> bool:
     """Revoke our access at the vendor where it has a revoke endpoint. True when the vendor confirmed."""
     try:
         if spec.revoke_style == "rfc7009":
-            response = session.post(settings.url("REVOKE_URL"), data={"token": pair.refresh_token},
-                                    auth=(settings.client_id, settings.client_secret), timeout=timeout)
+            response = session.post(
+                settings.url("REVOKE_URL"),
+                data={"token": pair.refresh_token},
+                auth=(settings.client_id, settings.client_secret),
+                timeout=timeout,
+            )
         elif spec.revoke_style == "bearer_delete":
-            response = session.delete(settings.url("API_BASE_URL") + spec.revoke_path, timeout=timeout,
-                                      headers={"Authorization": f"Bearer {pair.access_token}"})
+            response = session.delete(
+                settings.url("API_BASE_URL") + spec.revoke_path,
+                timeout=timeout,
+                headers={"Authorization": f"Bearer {pair.access_token}"},
+            )
         else:
             return False
     except requests.RequestException as error:

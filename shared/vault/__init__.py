@@ -16,5 +16,12 @@ def secret_store_from(settings: Settings) -> SecretStore:
     return LocalFileStore(settings.local_secrets_dir)
 
 
-__all__ = ["SecretStore", "StoredSecret", "TokenVault", "TransientStoreError", "VaultWriteFailed",
-           "VaultedPair", "secret_store_from"]
+__all__ = [
+    "SecretStore",
+    "StoredSecret",
+    "TokenVault",
+    "TransientStoreError",
+    "VaultWriteFailed",
+    "VaultedPair",
+    "secret_store_from",
+]

@@ -63,8 +63,7 @@ class KeyVaultStore:
     def set(self, name: str, value: str, tags: Mapping[str, str]) -> str:
         for attempt in range(10):
             try:
-                secret = self.client.set_secret(name, value, content_type=CONTENT_TYPE, tags=dict(tags),
-                                                enabled=True)
+                secret = self.client.set_secret(name, value, content_type=CONTENT_TYPE, tags=dict(tags), enabled=True)
                 return secret.properties.version or ""
             except ResourceExistsError as error:
                 code = _error_code(error)

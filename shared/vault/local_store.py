@@ -59,8 +59,10 @@ class LocalFileStore:
     def set(self, name: str, value: str, tags: Mapping[str, str]) -> str:
         data = self._load(name) or {"name": name, "versions": []}
         version = uuid.uuid4().hex
-        data["versions"] = [*data["versions"], {"version": version, "value": value, "enabled": True,
-                                                "tags": dict(tags)}][-KEEP_VERSIONS:]
+        data["versions"] = [
+            *data["versions"],
+            {"version": version, "value": value, "enabled": True, "tags": dict(tags)},
+        ][-KEEP_VERSIONS:]
         self._save(name, data)
         return version
 

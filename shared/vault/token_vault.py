@@ -31,15 +31,17 @@ class VaultedPair:
 
 
 class TokenVault:
-    def __init__(self, store: SecretStore, write_retry_seconds: float = 300.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, store: SecretStore, write_retry_seconds: float = 300.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.store = store
         self.write_retry_seconds = write_retry_seconds
         self.sleep = sleep
 
     def read(self, vendor: str, user_id: str) -> VaultedPair | None:
-        stored = self._retrying(lambda: self.store.get(secret_name(vendor, user_id)), "read", vendor,
-                                deadline=time.monotonic() + 30.0)
+        stored = self._retrying(
+            lambda: self.store.get(secret_name(vendor, user_id)), "read", vendor, deadline=time.monotonic() + 30.0
+        )
         if stored is None:
             return None
         return VaultedPair(TokenPair.from_json(stored.value), stored.version)
@@ -48,8 +50,12 @@ class TokenVault:
         """Store the pair as a new version; retry throttling and outages until the deadline."""
         tags = {"vendor": vendor, "connection": connection_digest(vendor, user_id), "kind": "oauth-token-pair"}
         name = secret_name(vendor, user_id)
-        return self._retrying(lambda: self.store.set(name, pair.to_json(), tags), "write", vendor,
-                              deadline=time.monotonic() + self.write_retry_seconds)
+        return self._retrying(
+            lambda: self.store.set(name, pair.to_json(), tags),
+            "write",
+            vendor,
+            deadline=time.monotonic() + self.write_retry_seconds,
+        )
 
     def disable(self, vendor: str, user_id: str) -> None:
         self.store.disable(secret_name(vendor, user_id))
@@ -63,10 +69,15 @@ class TokenVault:
                 attempt += 1
                 if time.monotonic() >= deadline:
                     if what == "write":
-                        raise VaultWriteFailed(
-                            f"vault write still failing after {attempt} attempts: {error}") from None
+                        raise VaultWriteFailed(f"vault write still failing after {attempt} attempts: {error}") from None
                     raise
                 delay = min(30.0, 0.5 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0)
-                log.warning("vault %s failed, retrying vendor=%s attempt=%d delay_s=%.1f error=%s",
-                            what, vendor, attempt, delay, error)
+                log.warning(
+                    "vault %s failed, retrying vendor=%s attempt=%d delay_s=%.1f error=%s",
+                    what,
+                    vendor,
+                    attempt,
+                    delay,
+                    error,
+                )
                 self.sleep(min(delay, max(0.0, deadline - time.monotonic())))

@@ -26,8 +26,15 @@ class FailureKind(StrEnum):
 class VendorError(Exception):
     """A failed call to a vendor, classified. Carries the vendor's error code, never its message."""
 
-    def __init__(self, vendor: str, kind: FailureKind, code: str, status: int | None = None,
-                 retry_after: float | None = None, outcome_unknown: bool = False) -> None:
+    def __init__(
+        self,
+        vendor: str,
+        kind: FailureKind,
+        code: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
         self.vendor = vendor
         self.kind = kind
         self.code = code
@@ -76,8 +83,9 @@ class VendorSpec:
     profile_path: str = ""  # under API_BASE_URL: where the vendor user id is, when the token response lacks it
 
     # -- requests ---------------------------------------------------------------------------------
-    def token_request(self, form: dict[str, str], client_id: str, client_secret: str
-                      ) -> tuple[dict[str, str], tuple[str, str] | None]:
+    def token_request(
+        self, form: dict[str, str], client_id: str, client_secret: str
+    ) -> tuple[dict[str, str], tuple[str, str] | None]:
         """The form body and HTTP Basic credentials (or None) of a token-endpoint request."""
         body = dict(form)
         if self.client_auth == "body":
@@ -99,8 +107,9 @@ class VendorSpec:
     def expires_in(self, body: Mapping[str, Any]) -> float:
         return float(body.get("expires_in") or self.default_expires_in)
 
-    def parse_token_response(self, body: Mapping[str, Any], previous: TokenPair | None = None,
-                             now: float | None = None) -> TokenPair:
+    def parse_token_response(
+        self, body: Mapping[str, Any], previous: TokenPair | None = None, now: float | None = None
+    ) -> TokenPair:
         """A TokenPair from a successful token response; missing fields fall back to the previous pair."""
         now = time.time() if now is None else now
         access = body.get("access_token")
@@ -110,12 +119,17 @@ class VendorSpec:
         if not isinstance(refresh, str) or not refresh:
             raise VendorError(self.name, FailureKind.CLIENT_MISCONFIGURED, "no_refresh_token")
         scope_raw = body.get("scope")
-        scope = tuple(str(scope_raw).replace(",", " ").split()) if scope_raw else (
-            previous.scope if previous else ())
+        scope = tuple(str(scope_raw).replace(",", " ").split()) if scope_raw else (previous.scope if previous else ())
         vendor_user = self.vendor_user_id(body) or (previous.vendor_user_id if previous else None)
-        return TokenPair(access_token=access, refresh_token=refresh, expires_at=now + self.expires_in(body),
-                         scope=scope, token_type=str(body.get("token_type") or "Bearer"),
-                         vendor_user_id=vendor_user, obtained_at=now)
+        return TokenPair(
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=now + self.expires_in(body),
+            scope=scope,
+            token_type=str(body.get("token_type") or "Bearer"),
+            vendor_user_id=vendor_user,
+            obtained_at=now,
+        )
 
     # -- errors -----------------------------------------------------------------------------------
     def error_code(self, body: Any) -> str | None:
@@ -137,6 +151,5 @@ class VendorSpec:
         kind = self.kind_of(code) if code else None
         if kind is None:
             # An unrecognised answer is never taken for a revocation: keep the pair, retry, degrade.
-            return VendorError(self.name, FailureKind.TRANSIENT, code or f"unrecognised_{status}", status,
-                               retry_after)
+            return VendorError(self.name, FailureKind.TRANSIENT, code or f"unrecognised_{status}", status, retry_after)
         return VendorError(self.name, kind, code or "", status, retry_after)

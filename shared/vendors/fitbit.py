@@ -19,8 +19,7 @@ class FitbitSpec(VendorSpec):
 SPEC = FitbitSpec(
     name="fitbit",
     client_auth="basic",
-    default_scopes=("activity", "heartrate", "sleep", "profile", "weight", "oxygen_saturation",
-                    "respiratory_rate"),
+    default_scopes=("activity", "heartrate", "sleep", "profile", "weight", "oxygen_saturation", "respiratory_rate"),
     supports_pkce=True,
     default_expires_in=28800,
     revoke_style="rfc7009",

@@ -6,8 +6,15 @@ from shared.vendors.base import VendorSpec
 SPEC = VendorSpec(
     name="whoop",
     client_auth="body",
-    default_scopes=("offline", "read:recovery", "read:cycles", "read:workout", "read:sleep", "read:profile",
-                    "read:body_measurement"),
+    default_scopes=(
+        "offline",
+        "read:recovery",
+        "read:cycles",
+        "read:workout",
+        "read:sleep",
+        "read:profile",
+        "read:body_measurement",
+    ),
     refresh_extra={"scope": "offline"},
     default_expires_in=3600,
     revoke_style="bearer_delete",

@@ -1,0 +1,294 @@
+"""OAuth 2.0 grant state of the sandbox: authorization codes, grants, access and single-use refresh tokens.
+
+Vendor-neutral; the few vendor rules (access token lifetime, Fitbit's identical-request replay window,
+WHOOP's `offline` scope) are read from `sandbox.vendors`. Every public method takes the one shared lock,
+so the store can be used from the server threads and from tests at the same time. Errors are raised as
+`OAuthError`; rendering them into HTTP is the endpoints' job.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from sandbox.vendors import OAuthError, TokenIssue, vendor_named
+
+GrantStatus = Literal["active", "revoked", "killed", "superseded"]
+"""active; revoked by the user or via a revoke endpoint; killed after refresh-token reuse; superseded by a
+newer grant of the same user (a vendor keeps one grant per user and app)."""
+
+BearerProblem = Literal["missing", "invalid", "expired"]
+
+CODE_TTL_SECONDS = 600.0
+
+
+@dataclass(eq=False)
+class _Grant:
+    vendor: str
+    user: str
+    scope: tuple[str, ...]
+    status: GrantStatus = "active"
+
+
+@dataclass(eq=False)
+class _AccessToken:
+    grant: _Grant
+    expires_at: float
+    used: bool = False
+
+
+@dataclass(eq=False)
+class _RefreshToken:
+    grant: _Grant
+    used: bool = False
+    spent_at: float | None = None
+    successor: TokenIssue | None = None
+
+
+@dataclass(eq=False)
+class _AuthCode:
+    vendor: str
+    user: str
+    scope: tuple[str, ...]
+    redirect_uri: str
+    code_challenge: str | None
+    expires_at: float
+    used: bool = False
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """A successful refresh: the pair to answer with, and whether it was a Fitbit identical-request replay."""
+
+    issue: TokenIssue
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class BearerCheck:
+    """Result of checking an Authorization header: the user, or why not (and the token, for Fitbit's text)."""
+
+    user: str | None
+    problem: BearerProblem | None
+    token: str | None
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 code challenge of `verifier`: base64url(sha256(verifier)) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, else None."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+class OAuthStore:
+    """Codes, grants and tokens of all vendors, guarded by `lock`."""
+
+    def __init__(self, access_ttl: Mapping[str, int], lock: threading.RLock, clock: Callable[[], float]) -> None:
+        self._access_ttl = access_ttl
+        self._lock = lock
+        self._clock = clock
+        self._codes: dict[str, _AuthCode] = {}
+        self._access: dict[str, _AccessToken] = {}
+        self._refresh: dict[str, _RefreshToken] = {}
+        self._grants: dict[tuple[str, str], _Grant] = {}
+        self._issued: set[str] = set()
+        self._refreshes: Counter[tuple[str, str]] = Counter()
+        self._replays: Counter[tuple[str, str]] = Counter()
+
+    def reset(self) -> None:
+        """Forget every code, grant, token and counter; issued secrets stay known (for log scans)."""
+        with self._lock:
+            for table in (self._codes, self._access, self._refresh, self._grants):
+                table.clear()
+            self._refreshes.clear()
+            self._replays.clear()
+
+    # -- authorization codes -------------------------------------------------------------------------------
+
+    def issue_code(
+        self, vendor: str, user: str, scope: tuple[str, ...], redirect_uri: str, code_challenge: str | None
+    ) -> str:
+        with self._lock:
+            code = self._new_secret()
+            expires_at = self._clock() + CODE_TTL_SECONDS
+            self._codes[code] = _AuthCode(vendor, user, scope, redirect_uri, code_challenge, expires_at)
+            return code
+
+    def exchange_code(self, vendor: str, code: str, redirect_uri: str, code_verifier: str | None) -> TokenIssue:
+        """authorization_code grant: a single-use 10-minute code becomes a new grant and its first pair."""
+        with self._lock:
+            record = self._codes.get(code)
+            if record is None or record.vendor != vendor or record.used or self._clock() >= record.expires_at:
+                raise _bad_code(code, "The authorization code is unknown, used or expired.")
+            if redirect_uri != record.redirect_uri:
+                raise _bad_code(code, "The redirect_uri does not match the authorization request.")
+            self._check_pkce(record, code, code_verifier)
+            record.used = True
+            return self._issue(self._new_grant(vendor, record.user, record.scope))
+
+    @staticmethod
+    def _check_pkce(record: _AuthCode, code: str, verifier: str | None) -> None:
+        if record.code_challenge is None:
+            return
+        if not verifier:
+            raise OAuthError("invalid_request", "Missing parameters: code_verifier.")
+        if not hmac.compare_digest(pkce_challenge(verifier), record.code_challenge):
+            raise _bad_code(code, "The code_verifier does not match the code_challenge.")
+
+    # -- refresh -------------------------------------------------------------------------------------------
+
+    def refresh(self, vendor: str, refresh_token: str) -> RefreshOutcome:
+        """refresh_token grant: rotate the pair; a spent token kills the grant unless Fitbit replays."""
+        with self._lock:
+            record = self._refresh.get(refresh_token)
+            if record is None or record.grant.vendor != vendor:
+                raise _bad_refresh(refresh_token, "The refresh token is unknown.")
+            if record.grant.status != "active":
+                raise _bad_refresh(refresh_token, f"The grant is {record.grant.status}.")
+            if record.successor is None:
+                return RefreshOutcome(self._rotate(record), replayed=False)
+            if self._is_identical_replay(record):
+                self._replays[(vendor, record.grant.user)] += 1
+                return RefreshOutcome(record.successor, replayed=True)
+            record.grant.status = "killed"
+            raise _bad_refresh(refresh_token, "The refresh token was already used; the grant is revoked.")
+
+    def _rotate(self, record: _RefreshToken) -> TokenIssue:
+        record.used = True
+        record.spent_at = self._clock()
+        record.successor = self._issue(record.grant)
+        self._refreshes[(record.grant.vendor, record.grant.user)] += 1
+        return record.successor
+
+    def _is_identical_replay(self, record: _RefreshToken) -> bool:
+        window = vendor_named(record.grant.vendor).replay_window
+        successor = record.successor
+        if window is None or successor is None or record.spent_at is None:
+            return False
+        if self._clock() - record.spent_at > window:
+            return False
+        if self._access[successor.access_token].used:
+            return False
+        return successor.refresh_token is None or not self._refresh[successor.refresh_token].used
+
+    # -- grants --------------------------------------------------------------------------------------------
+
+    def seed_grant(self, vendor: str, user: str, scope: tuple[str, ...]) -> TokenIssue:
+        """A grant as if the user had just consented, with its first pair."""
+        with self._lock:
+            return self._issue(self._new_grant(vendor, user, scope))
+
+    def revoke_user(self, vendor: str, user: str) -> bool:
+        with self._lock:
+            grant = self._grants.get((vendor, user))
+            if grant is None or grant.status != "active":
+                return False
+            grant.status = "revoked"
+            return True
+
+    def revoke_token(self, vendor: str, token: str) -> bool:
+        """RFC 7009 style: revoking any access or refresh token of a grant revokes the whole grant."""
+        with self._lock:
+            record = self._access.get(token) or self._refresh.get(token)
+            if record is None or record.grant.vendor != vendor:
+                return False
+            if record.grant.status == "active":
+                record.grant.status = "revoked"
+            return True
+
+    def grant_status(self, vendor: str, user: str) -> GrantStatus | None:
+        with self._lock:
+            grant = self._grants.get((vendor, user))
+            return None if grant is None else grant.status
+
+    def _new_grant(self, vendor: str, user: str, scope: tuple[str, ...]) -> _Grant:
+        previous = self._grants.get((vendor, user))
+        if previous is not None and previous.status == "active":
+            previous.status = "superseded"
+        grant = _Grant(vendor, user, scope)
+        self._grants[(vendor, user)] = grant
+        return grant
+
+    def _issue(self, grant: _Grant) -> TokenIssue:
+        vendor = vendor_named(grant.vendor)
+        ttl = self._access_ttl[grant.vendor]
+        access = self._new_secret()
+        self._access[access] = _AccessToken(grant, self._clock() + ttl)
+        refresh: str | None = None
+        if vendor.issues_refresh_token(grant.scope):
+            refresh = self._new_secret()
+            self._refresh[refresh] = _RefreshToken(grant)
+        vendor_user_id = vendor.user_id(grant.user)
+        return TokenIssue(grant.vendor, grant.user, vendor_user_id, access, refresh, grant.scope, ttl)
+
+    def _new_secret(self) -> str:
+        while True:
+            value = secrets.token_urlsafe(32)
+            if value not in self._issued:
+                self._issued.add(value)
+                return value
+
+    # -- access tokens -------------------------------------------------------------------------------------
+
+    def check_bearer(self, vendor: str, authorization: str | None) -> BearerCheck:
+        """Validate a Bearer header; a valid token is marked used (ends Fitbit's replay window)."""
+        token = bearer_token(authorization)
+        if token is None:
+            return BearerCheck(None, "missing", None)
+        with self._lock:
+            record = self._access.get(token)
+            if record is None or record.grant.vendor != vendor or record.grant.status != "active":
+                return BearerCheck(None, "invalid", token)
+            if self._clock() >= record.expires_at:
+                return BearerCheck(None, "expired", token)
+            record.used = True
+            return BearerCheck(record.grant.user, None, token)
+
+    def expire_access_tokens(self, vendor: str, user: str | None) -> int:
+        with self._lock:
+            now = self._clock()
+            expired = 0
+            for record in self._access.values():
+                if record.grant.vendor == vendor and user in (None, record.grant.user):
+                    record.expires_at = min(record.expires_at, now)
+                    expired += 1
+            return expired
+
+    # -- observation ---------------------------------------------------------------------------------------
+
+    def refresh_count(self, vendor: str | None, user: str | None) -> int:
+        with self._lock:
+            return _count(self._refreshes, vendor, user)
+
+    def replay_count(self, vendor: str | None, user: str | None) -> int:
+        with self._lock:
+            return _count(self._replays, vendor, user)
+
+    def issued_secrets(self) -> set[str]:
+        with self._lock:
+            return set(self._issued)
+
+
+def _count(counter: Counter[tuple[str, str]], vendor: str | None, user: str | None) -> int:
+    return sum(n for (v, u), n in counter.items() if vendor in (None, v) and user in (None, u))
+
+
+def _bad_code(code: str, reason: str) -> OAuthError:
+    return OAuthError("invalid_grant", reason, subject="authorization_code", presented=code)
+
+
+def _bad_refresh(token: str, reason: str) -> OAuthError:
+    return OAuthError("invalid_grant", reason, subject="refresh_token", presented=token)

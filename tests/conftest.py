@@ -1,0 +1,257 @@
+"""Shared fixtures: Azurite (started and stopped by the tests), the vendor sandbox, the Key Vault fake,
+and a suite-wide guard that no token or client secret ever reaches a log line."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from sandbox import Sandbox
+from shared import app_context
+from shared.app_context import AppContext
+from shared.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+# -- the log guard ----------------------------------------------------------------------------------
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string is still worth scanning
+            text = f"{record.msg} {record.args}"
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        with self._guard:
+            self.texts.append(text)
+
+
+CAPTURE = _Capture()
+KNOWN_SECRETS: set[str] = set()  # tests add the secrets they make up; sandboxes report theirs
+_SANDBOXES: list[Any] = []
+
+
+def secrets_in(text: str) -> list[str]:
+    """Known secrets (tokens, codes, client secrets) that occur in text."""
+    known = set(KNOWN_SECRETS)
+    for box in _SANDBOXES:
+        known |= set(box.issued_secrets())
+    return sorted(s for s in known if len(s) >= 8 and s in text)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(CAPTURE)
+    root.setLevel(logging.DEBUG)
+    yield
+    root.removeHandler(CAPTURE)
+    root.setLevel(previous)
+    leaked = secrets_in("\n".join(CAPTURE.texts))
+    assert CAPTURE.texts, "the log guard captured nothing: it is not wired"
+    assert not leaked, f"{len(leaked)} token(s) or client secret(s) appeared in captured logs"
+
+
+# -- Azurite ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh in-memory Azurite on free ports; yields its connection string."""
+    binary = os.environ.get("AZURITE_BIN") or str(ROOT / "node_modules" / ".bin" / "azurite")
+    if not Path(binary).exists():
+        binary = shutil.which("azurite") or binary
+    assert Path(binary).exists(), "Azurite is not installed: run `make test` (it runs npm ci)"
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--inMemoryPersistence",
+            "--extentMemoryLimit",
+            "512",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--blobHost",
+            "127.0.0.1",
+            "--queueHost",
+            "127.0.0.1",
+            "--tableHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--queuePort",
+            "0",
+            "--tablePort",
+            "0",
+        ],
+        cwd=str(tmp_path_factory.mktemp("azurite")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    ports: dict[str, int] = {}
+    assert proc.stdout is not None
+    pattern = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127.0.0.1:(\d+)")
+    while len(ports) < 3:
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            pytest.fail(f"Azurite did not start (ports seen: {ports})")
+        match = pattern.search(line)
+        if match:
+            ports[match.group(1)] = int(match.group(2))
+    # keep draining its output so the pipe never fills
+    threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
+    yield (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{ports['Blob']}/devstoreaccount1;"
+        f"QueueEndpoint=http://127.0.0.1:{ports['Queue']}/devstoreaccount1;"
+        f"TableEndpoint=http://127.0.0.1:{ports['Table']}/devstoreaccount1;"
+    )
+    proc.terminate()
+    proc.wait(10)
+
+
+def _wipe_storage(conn: str) -> None:
+    tables = TableServiceClient.from_connection_string(conn)
+    for table in tables.list_tables():
+        tables.delete_table(table.name)
+    blobs = BlobServiceClient.from_connection_string(conn)
+    for container in blobs.list_containers():
+        with contextlib.suppress(ResourceNotFoundError):
+            blobs.delete_container(container.name)
+    queues = QueueServiceClient.from_connection_string(conn)
+    for queue in queues.list_queues():
+        queues.delete_queue(queue.name)
+
+
+# -- vendors ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    box = Sandbox().start()
+    _SANDBOXES.append(box)
+    yield box
+    box.stop()
+
+
+# -- the app's environment -------------------------------------------------------------------------------
+@pytest.fixture
+def app_env(
+    azurite: str, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """App settings for a test: Azurite, the sandbox vendors, a local secret store. Storage starts empty."""
+    _wipe_storage(azurite)
+    sandbox.reset()
+    for name in list(os.environ):
+        if name.startswith(("AZURE_", "IDENTITY_", "MSI_", "KEY_VAULT", "AzureWebJobs")):
+            monkeypatch.delenv(name, raising=False)
+    env = {
+        "AzureWebJobsStorage": azurite,
+        "LOCAL_SECRETS_DIR": str(tmp_path / "secrets"),
+        "ROTATE_SCHEDULE": "0 0 */6 * * *",
+        "LOCK_LEASE_SECONDS": "15",
+        "LOCK_WAIT_SECONDS": "60",
+        "HTTP_TIMEOUT_SECONDS": "5",
+        "VAULT_WRITE_RETRY_SECONDS": "60",
+        **sandbox.settings_env(),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    app_context.reset_context()
+    yield env
+    app_context.reset_context()
+
+
+@pytest.fixture
+def ctx(app_env: dict[str, str]) -> AppContext:
+    context = AppContext(load_settings(app_env))
+    context.ensure_resources()
+    return context
+
+
+@pytest.fixture
+def seed(ctx: AppContext, sandbox: Sandbox) -> Any:
+    """Connect a user at the sandbox and store the connection as the OAuth callback would.
+    ``expired=True`` stores the pair with an access token that has already expired."""
+    from dataclasses import replace
+
+    from shared.connections import store_connection
+    from shared.vendors import spec_for
+
+    def make(vendor: str, user_id: str, expired: bool = False, context: AppContext | None = None) -> Any:
+        context = context or ctx
+        pair = spec_for(vendor).parse_token_response(sandbox.grant(vendor, user_id))
+        if vendor == "whoop":
+            pair = pair.with_user(sandbox.vendor_user_id(vendor, user_id))
+        if expired:
+            pair = replace(pair, expires_at=pair.obtained_at - 60, obtained_at=pair.obtained_at - 7 * 3600)
+        store_connection(context.vault, context.registry, vendor, user_id, pair)
+        return pair
+
+    return make
+
+
+# -- Key Vault on loopback ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def keyvault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A Key Vault-compatible HTTPS server and a managed-identity endpoint, both on loopback."""
+    from sandbox.identity import IdentityEndpoint
+    from sandbox.keyvault import KeyVaultServer
+
+    identity = IdentityEndpoint().start()
+    vault = KeyVaultServer(identity=identity, certdir=tmp_path_factory.mktemp("kv-tls")).start()
+    _SANDBOXES.append(_IdentitySecrets(identity))
+    yield vault
+    vault.stop()
+    identity.stop()
+
+
+class _IdentitySecrets:
+    def __init__(self, identity: Any) -> None:
+        self.identity = identity
+
+    def issued_secrets(self) -> set[str]:
+        return set(self.identity.issued_tokens)
+
+
+@pytest.fixture
+def kv_env(app_env: dict[str, str], keyvault: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """App settings with Key Vault (through DefaultAzureCredential and managed identity) as the store."""
+    keyvault.clear_faults()
+    keyvault.write_limit = None
+    env = dict(app_env)
+    env.pop("LOCAL_SECRETS_DIR")
+    monkeypatch.delenv("LOCAL_SECRETS_DIR")
+    extra = {"KEY_VAULT_URL": keyvault.url, "REQUESTS_CA_BUNDLE": str(keyvault.cafile), **keyvault.identity.env()}
+    for key, value in extra.items():
+        monkeypatch.setenv(key, value)
+    env.update(extra)
+    app_context.reset_context()
+    return env
+
+
+@pytest.fixture
+def kv_ctx(kv_env: dict[str, str]) -> AppContext:
+    context = AppContext(load_settings(kv_env))
+    context.ensure_resources()
+    return context

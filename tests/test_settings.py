@@ -1,0 +1,81 @@
+"""Settings: one typed object, validated at start, errors naming the setting at fault."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import SETTING_NAMES, SettingsError, load_settings
+
+BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "LOCAL_SECRETS_DIR": "/tmp/wearsync-secrets"}
+
+
+def test_defaults_give_a_working_local_configuration() -> None:
+    settings = load_settings(BASE)
+    assert settings.rotate_schedule == "0 0 */6 * * *"
+    assert settings.key_vault_url is None and settings.local_secrets_dir is not None
+    assert settings.vendors == {}
+
+
+def test_no_token_store_refuses_to_start_and_says_why() -> None:
+    with pytest.raises(SettingsError, match=r"KEY_VAULT_URL.*LOCAL_SECRETS_DIR"):
+        load_settings({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+
+
+def test_key_vault_wins_over_the_local_store_and_must_be_https() -> None:
+    settings = load_settings({**BASE, "KEY_VAULT_URL": "https://kv-wearsync.vault.azure.net/"})
+    assert settings.key_vault_url and settings.local_secrets_dir is None
+    with pytest.raises(SettingsError, match="KEY_VAULT_URL must be an https URL"):
+        load_settings({**BASE, "KEY_VAULT_URL": "http://kv.example"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LOCK_LEASE_SECONDS", "5", "LOCK_LEASE_SECONDS must be between 15 and 60"),
+        ("REFRESH_MARGIN_SECONDS", "soon", "REFRESH_MARGIN_SECONDS must be a whole number"),
+        ("ROTATE_SCHEDULE", "0 */6 * * *", "ROTATE_SCHEDULE must be a six-field NCRONTAB"),
+        ("ENABLED_VENDORS", "whoop,oura", "ENABLED_VENDORS names unknown vendors"),
+        ("AzureWebJobsStorage", "nonsense", "AzureWebJobsStorage must be"),
+    ],
+)
+def test_malformed_settings_are_named(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings({**BASE, name: value})
+
+
+def test_an_enabled_vendor_needs_its_client_secret_and_valid_urls() -> None:
+    with pytest.raises(SettingsError, match="FITBIT_CLIENT_SECRET is not set"):
+        load_settings({**BASE, "FITBIT_CLIENT_ID": "abc"})
+    with pytest.raises(SettingsError, match="WHOOP_CLIENT_ID is not set"):
+        load_settings({**BASE, "ENABLED_VENDORS": "whoop"})
+    with pytest.raises(SettingsError, match="WHOOP_TOKEN_URL must be"):
+        load_settings({**BASE, "WHOOP_CLIENT_ID": "a", "WHOOP_CLIENT_SECRET": "b", "WHOOP_TOKEN_URL": "ftp://x"})
+    settings = load_settings({**BASE, "WHOOP_CLIENT_ID": "a", "WHOOP_CLIENT_SECRET": "b"})
+    assert list(settings.vendors) == ["whoop"]
+    assert settings.vendor("whoop").url("TOKEN_URL") == "https://api.prod.whoop.com/oauth/oauth2/token"
+    assert "b" not in repr(settings.vendor("whoop"))
+
+
+def test_identity_based_storage_in_azure() -> None:
+    settings = load_settings(
+        {
+            "LOCAL_SECRETS_DIR": "/tmp/x",
+            "AzureWebJobsStorage__accountName": "stwearsync",
+            "AzureWebJobsStorage__clientId": "00000000-0000-0000-0000-000000000001",
+        }
+    )
+    assert settings.storage.connection_string is None
+    assert settings.storage.table_url == "https://stwearsync.table.core.windows.net"
+    assert settings.storage.client_id == "00000000-0000-0000-0000-000000000001"
+    with pytest.raises(SettingsError, match="AzureWebJobsStorage is not set"):
+        load_settings({"LOCAL_SECRETS_DIR": "/tmp/x"})
+
+
+def test_every_declared_setting_is_in_the_sample_settings() -> None:
+    import json
+    from pathlib import Path
+
+    values = json.loads((Path(__file__).parents[1] / "local.settings.sample.json").read_text())["Values"]
+    assert set(values) >= SETTING_NAMES, SETTING_NAMES - set(values)
+    assert values["ROTATE_SCHEDULE"] == "0 0 */6 * * *"
+    assert values["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
