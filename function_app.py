@@ -47,3 +47,9 @@ def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
 def connection(req: func.HttpRequest) -> func.HttpResponse:
     """Function key. GET: a connection's health (never a token). DELETE: disconnect (?purge=true)."""
     return http_handlers.connection(req)
+
+
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Anonymous: whether storage and the vault answer (nothing secret)."""
+    return http_handlers.health(req)

@@ -8,6 +8,7 @@ one lock, so the API may be used from any thread while the server answers reques
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -23,7 +24,7 @@ from sandbox.endpoints import (
     error_reply,
     rate_limited_reply,
 )
-from sandbox.faults import Fault, FaultBook, fault_kind
+from sandbox.faults import Chaos, Fault, FaultBook, fault_kind
 from sandbox.oauth import GrantStatus, OAuthStore
 from sandbox.server import LoopbackServer, Reply, Request, Route, RouteMatch, Router
 from sandbox.vendors import VENDORS, OAuthError, Vendor, parse_scope, vendor_named
@@ -201,6 +202,14 @@ class Sandbox:
         if times < 1:
             raise ValueError("times must be >= 1")
         self._faults.add(name, endpoint, Fault(fault_kind(kind), dict(opts)), times)
+
+    def chaos(self, vendor: str, rate: float, kinds: Iterable[str], endpoint: str = "token", seed: int | None = None,
+              **opts: float) -> None:
+        """From now on, each request to the vendor's `endpoint` fails with probability `rate` (0 turns it off),
+        with one of `kinds` chosen at random; `inject`ed faults still come first."""
+        faults = tuple(Fault(fault_kind(kind), dict(opts)) for kind in kinds)
+        chaos = Chaos(rate, faults, random.Random(seed)) if rate > 0 and faults else None
+        self._faults.set_chaos(vendor_named(vendor).name, endpoint, chaos)
 
     def clear_faults(self) -> None:
         self._faults.clear()

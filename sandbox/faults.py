@@ -12,6 +12,7 @@ Kinds:
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -37,12 +38,30 @@ def fault_kind(kind: str) -> FaultKind:
     raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
 
 
+@dataclass(frozen=True)
+class Chaos:
+    """Faults at random: each request fails with probability `rate`, with one of `faults` (chosen evenly)."""
+
+    rate: float
+    faults: tuple[Fault, ...]
+    rng: random.Random
+
+
 class FaultBook:
-    """Pending faults per (vendor, endpoint), guarded by the shared lock."""
+    """Pending faults per (vendor, endpoint), guarded by the shared lock; queued faults come first, then
+    random ones where chaos is set."""
 
     def __init__(self, lock: threading.RLock) -> None:
         self._lock = lock
         self._pending: dict[tuple[str, str], deque[Fault]] = {}
+        self._chaos: dict[tuple[str, str], Chaos] = {}
+
+    def set_chaos(self, vendor: str, endpoint: str, chaos: Chaos | None) -> None:
+        with self._lock:
+            if chaos is None:
+                self._chaos.pop((vendor, endpoint), None)
+            else:
+                self._chaos[(vendor, endpoint)] = chaos
 
     def add(self, vendor: str, endpoint: str, fault: Fault, times: int) -> None:
         with self._lock:
@@ -51,7 +70,12 @@ class FaultBook:
     def take(self, vendor: str, endpoint: str) -> Fault | None:
         with self._lock:
             queue = self._pending.get((vendor, endpoint))
-            return queue.popleft() if queue else None
+            if queue:
+                return queue.popleft()
+            chaos = self._chaos.get((vendor, endpoint))
+            if chaos is not None and chaos.rng.random() < chaos.rate:
+                return chaos.rng.choice(chaos.faults)
+            return None
 
     def pending(self, vendor: str | None = None, endpoint: str | None = None) -> int:
         with self._lock:
@@ -62,3 +86,4 @@ class FaultBook:
     def clear(self) -> None:
         with self._lock:
             self._pending.clear()
+            self._chaos.clear()

@@ -100,3 +100,11 @@ def connection(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(flow.describe(vendor, user_id))
     except FlowError as error:
         return json_error(error.status, error.message)
+
+
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/health: 200 when storage and the vault answer, else 503. Names no resource and no secret."""
+    from shared.health import check
+
+    healthy, body = check(get_context())
+    return json_response(body, 200 if healthy else 503)

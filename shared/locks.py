@@ -42,38 +42,74 @@ _LOCAL = _LocalLocks()
 
 
 class HeldLease:
-    """A lease being renewed in the background until released."""
+    """A held lease; the shared renewer keeps it alive until it is released."""
 
     def __init__(self, lease: BlobLeaseClient, duration: int, label: str) -> None:
         self.lease = lease
         self.label = label
+        self.every = duration / 3.0
+        self.next_renewal = time.monotonic() + self.every
         self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, args=(duration / 3.0,), daemon=True, name=f"lease-{label}")
-        self._thread.start()
+        self.released = False
 
-    def _renew(self, every: float) -> None:
-        while not self._stop.wait(every):
-            try:
-                self.lease.renew()
-            except HttpResponseError as error:
-                log.error("lock lease renewal failed connection=%s status=%s", self.label, error.status_code)
-                self.lost.set()
-                return
-            except Exception as error:  # network: try again at the next tick, the lease has slack
-                log.warning("lock lease renewal error connection=%s error=%s", self.label, type(error).__name__)
+    def renew(self) -> None:
+        try:
+            self.lease.renew()
+        except HttpResponseError as error:
+            log.error("lock lease renewal failed connection=%s status=%s", self.label, error.status_code)
+            self.lost.set()
+        except Exception as error:  # network: try again at the next tick, the lease has slack
+            log.warning("lock lease renewal error connection=%s error=%s", self.label, type(error).__name__)
+        self.next_renewal = time.monotonic() + self.every
 
     def check(self) -> None:
         if self.lost.is_set():
             raise LockLost(f"lock on {self.label} was lost")
 
     def release(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        _RENEWER.forget(self)
         try:
             self.lease.release()
         except HttpResponseError as error:
             log.warning("lock release failed connection=%s status=%s", self.label, error.status_code)
+
+
+class _Renewer:
+    """One background thread per process renews every held lease a third of the way through its term."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held: set[HeldLease] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, held: HeldLease) -> None:
+        with self._cond:
+            self._held.add(held)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True, name="lease-renewer")
+                self._thread.start()
+            self._cond.notify()
+
+    def forget(self, held: HeldLease) -> None:
+        with self._cond:
+            held.released = True
+            self._held.discard(held)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [h for h in self._held if h.next_renewal <= now]
+                wait = min((h.next_renewal for h in self._held), default=now + 60.0) - now
+                if not due:
+                    self._cond.wait(timeout=max(0.05, wait))
+                    continue
+            for held in due:
+                if not held.released:
+                    held.renew()
+
+
+_RENEWER = _Renewer()
 
 
 class ConnectionLocks:
@@ -94,10 +130,10 @@ class ConnectionLocks:
         try:
             lease.acquire(lease_duration=self.lease_seconds)
             return lease
-        except ResourceNotFoundError:
+        except ResourceNotFoundError:  # first use of this connection's lock: make the blob, then lease it
             with suppress(ResourceExistsError):
                 blob.upload_blob(b"", overwrite=False)
-            return None
+            return self._try_acquire(blob_name)
         except HttpResponseError as error:
             if error.status_code == 409:  # LeaseAlreadyPresent
                 return None
@@ -146,7 +182,9 @@ class ConnectionLocks:
         while True:
             lease = self._try_acquire(blob_name)
             if lease is not None:
-                return HeldLease(lease, self.lease_seconds, label)
+                held = HeldLease(lease, self.lease_seconds, label)
+                _RENEWER.watch(held)
+                return held
             now = time.monotonic()
             if now >= deadline:
                 raise LockTimeout(f"timed out waiting for the lock on {label}")

@@ -6,9 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +18,12 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from sandbox import Sandbox
+from sandbox.azurite import Azurite
 from shared import app_context
 from shared.app_context import AppContext
 from shared.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 # -- the log guard ----------------------------------------------------------------------------------
@@ -66,70 +63,21 @@ def no_secret_in_any_log() -> Iterator[None]:
     previous = root.level
     root.addHandler(CAPTURE)
     root.setLevel(logging.DEBUG)
+    logging.getLogger("tests").debug("log guard armed")
     yield
     root.removeHandler(CAPTURE)
     root.setLevel(previous)
     leaked = secrets_in("\n".join(CAPTURE.texts))
-    assert CAPTURE.texts, "the log guard captured nothing: it is not wired"
+    assert "log guard armed" in CAPTURE.texts, "the log guard is not wired to the root logger"
     assert not leaked, f"{len(leaked)} token(s) or client secret(s) appeared in captured logs"
 
 
 # -- Azurite ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh in-memory Azurite on free ports; yields its connection string."""
-    binary = os.environ.get("AZURITE_BIN") or str(ROOT / "node_modules" / ".bin" / "azurite")
-    if not Path(binary).exists():
-        binary = shutil.which("azurite") or binary
-    assert Path(binary).exists(), "Azurite is not installed: run `make test` (it runs npm ci)"
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--inMemoryPersistence",
-            "--extentMemoryLimit",
-            "512",
-            "--disableTelemetry",
-            "--skipApiVersionCheck",
-            "--loose",
-            "--blobHost",
-            "127.0.0.1",
-            "--queueHost",
-            "127.0.0.1",
-            "--tableHost",
-            "127.0.0.1",
-            "--blobPort",
-            "0",
-            "--queuePort",
-            "0",
-            "--tablePort",
-            "0",
-        ],
-        cwd=str(tmp_path_factory.mktemp("azurite")),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    ports: dict[str, int] = {}
-    assert proc.stdout is not None
-    pattern = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127.0.0.1:(\d+)")
-    while len(ports) < 3:
-        line = proc.stdout.readline()
-        if not line:
-            proc.kill()
-            pytest.fail(f"Azurite did not start (ports seen: {ports})")
-        match = pattern.search(line)
-        if match:
-            ports[match.group(1)] = int(match.group(2))
-    # keep draining its output so the pipe never fills
-    threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-    yield (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{ports['Blob']}/devstoreaccount1;"
-        f"QueueEndpoint=http://127.0.0.1:{ports['Queue']}/devstoreaccount1;"
-        f"TableEndpoint=http://127.0.0.1:{ports['Table']}/devstoreaccount1;"
-    )
-    proc.terminate()
-    proc.wait(10)
+def azurite() -> Iterator[str]:
+    """A fresh in-memory Azurite on free ports, started and stopped by the tests; yields its connection string."""
+    with Azurite() as emulator:
+        yield emulator.connection_string
 
 
 def _wipe_storage(conn: str) -> None:
@@ -190,9 +138,11 @@ def ctx(app_env: dict[str, str]) -> AppContext:
 
 
 @pytest.fixture
-def seed(ctx: AppContext, sandbox: Sandbox) -> Any:
-    """Connect a user at the sandbox and store the connection as the OAuth callback would.
+def seed(request: pytest.FixtureRequest, sandbox: Sandbox) -> Any:
+    """Connect a user at the sandbox and store the connection as the OAuth callback would, in the test's
+    context (``kv_ctx`` when the test uses Key Vault, else ``ctx``).
     ``expired=True`` stores the pair with an access token that has already expired."""
+    ctx: AppContext = request.getfixturevalue("kv_ctx" if "kv_ctx" in request.fixturenames else "ctx")
     from dataclasses import replace
 
     from shared.connections import store_connection

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 
+import requests
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     HttpResponseError,
@@ -19,6 +20,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 
@@ -40,8 +42,15 @@ def _is_transient(error: HttpResponseError) -> bool:
 
 
 class KeyVaultStore:
-    def __init__(self, vault_url: str, credential: TokenCredential | None = None) -> None:
-        self.client = SecretClient(vault_url, credential or DefaultAzureCredential())
+    def __init__(self, vault_url: str, credential: TokenCredential | None = None, pool_size: int = 64) -> None:
+        # a pool as large as the number of rotations that may run at once, so connections are reused
+        session = requests.Session()
+        session.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=pool_size))
+        self.client = SecretClient(
+            vault_url,
+            credential or DefaultAzureCredential(),
+            transport=RequestsTransport(session=session, session_owner=False),
+        )
 
     def get(self, name: str) -> StoredSecret | None:
         try:
