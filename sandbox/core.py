@@ -203,8 +203,15 @@ class Sandbox:
             raise ValueError("times must be >= 1")
         self._faults.add(name, endpoint, Fault(fault_kind(kind), dict(opts)), times)
 
-    def chaos(self, vendor: str, rate: float, kinds: Iterable[str], endpoint: str = "token", seed: int | None = None,
-              **opts: float) -> None:
+    def chaos(
+        self,
+        vendor: str,
+        rate: float,
+        kinds: Iterable[str],
+        endpoint: str = "token",
+        seed: int | None = None,
+        **opts: float,
+    ) -> None:
         """From now on, each request to the vendor's `endpoint` fails with probability `rate` (0 turns it off),
         with one of `kinds` chosen at random; `inject`ed faults still come first."""
         faults = tuple(Fault(fault_kind(kind), dict(opts)) for kind in kinds)
