@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from shared.connections import store_connection
@@ -25,7 +25,7 @@ from shared.oauth_state import OAuthStateStore, StateProblem, StateRejected, pkc
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status
 from shared.settings import Settings
 from shared.token_service import TokenService, TokenUnavailable
-from shared.vault import TokenVault
+from shared.vault import TokenVault, TransientStoreError, VaultWriteFailed
 from shared.vendor_account import fetch_vendor_user_id, revoke
 from shared.vendors import FailureKind, VendorError, spec_for
 
@@ -162,7 +162,11 @@ class ConnectFlow:
                 vendor,
                 connection_digest(vendor, pending.user_id)[:12],
             )
-        return store_connection(self.vault, self.registry, vendor, pending.user_id, pair)
+        try:
+            return store_connection(self.vault, self.registry, vendor, pending.user_id, pair)
+        except (VaultWriteFailed, TransientStoreError, AzureError) as failure:
+            log.error("callback could not store the connection vendor=%s error=%s", vendor, type(failure).__name__)
+            raise FlowError(503, "The account could not be saved just now. Please try again in a minute.") from None
 
     # -- health and disconnect ----------------------------------------------------------------------
     def describe(self, vendor: str, user_id: Any) -> dict[str, Any]:

@@ -24,10 +24,6 @@ class LockTimeout(Exception):
     """Another worker held the connection's lock for longer than we were willing to wait."""
 
 
-class LockLost(Exception):
-    """The lease could not be renewed: another worker may now hold the lock."""
-
-
 class _LocalLocks:
     def __init__(self) -> None:
         self._guard = threading.Lock()
@@ -61,10 +57,6 @@ class HeldLease:
         except Exception as error:  # network: try again at the next tick, the lease has slack
             log.warning("lock lease renewal error connection=%s error=%s", self.label, type(error).__name__)
         self.next_renewal = time.monotonic() + self.every
-
-    def check(self) -> None:
-        if self.lost.is_set():
-            raise LockLost(f"lock on {self.label} was lost")
 
     def release(self) -> None:
         _RENEWER.forget(self)

@@ -276,3 +276,21 @@ def test_post_connect_redirect(app_env: dict[str, str], monkeypatch: pytest.Monk
     app_context.reset_context()
     response = connected("whoop", "redirected")
     assert response.status_code == 302 and response.headers["Location"] == "https://product.example/connected"
+
+
+def test_a_vault_outage_during_the_callback_shows_a_clear_page_and_stores_no_connection(
+    kv_env: dict[str, str], keyvault: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared import app_context
+    from shared.app_context import get_context
+
+    monkeypatch.setenv("VAULT_WRITE_RETRY_SECONDS", "1")
+    app_context.reset_context()
+    params = consent(connect_link("whoop", "vault-down"), "vault-down")
+    keyvault.inject("unavailable", times=1000, op="set")
+    response = callback("whoop", params)
+    assert response.status_code == 503 and b"try again" in response.get_body()
+    assert no_secret_in(sandbox, response.get_body())
+    assert get_context().registry.get("whoop", "vault-down") is None
+    keyvault.clear_faults()
+    assert connected("whoop", "vault-down").status_code == 200
