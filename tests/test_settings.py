@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared.settings import SETTING_NAMES, SettingsError, load_settings
@@ -79,3 +81,40 @@ def test_every_declared_setting_is_in_the_sample_settings() -> None:
     assert set(values) >= SETTING_NAMES, SETTING_NAMES - set(values)
     assert values["ROTATE_SCHEDULE"] == "0 0 */6 * * *"
     assert values["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
+
+
+def test_the_app_refuses_to_start_without_a_token_store_and_says_why(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("KEY_VAULT_URL", "LOCAL_SECRETS_DIR")}
+    env["AzureWebJobsStorage"] = "UseDevelopmentStorage=true"
+    result = subprocess.run(
+        [sys.executable, "-c", "import function_app"], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "no token store configured: set KEY_VAULT_URL" in result.stderr
+    env["LOCAL_SECRETS_DIR"] = str(tmp_path)
+    ok = subprocess.run(
+        [sys.executable, "-c", "import function_app"], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_the_local_secret_store_is_readable_by_the_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    from shared.vault.local_store import LocalFileStore
+
+    store = LocalFileStore(tmp_path / "secrets")
+    version = store.set("tok-whoop-abc", '{"refresh_token": "r"}', {"vendor": "whoop"})
+    assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
+    files = list((tmp_path / "secrets").iterdir())
+    assert [f.name for f in files] == ["tok-whoop-abc.json"]
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    stored = store.get("TOK-WHOOP-ABC")  # names are case-insensitive, as in Key Vault
+    assert stored is not None and stored.version == version
+    store.disable("tok-whoop-abc")
+    assert store.get("tok-whoop-abc") is None
