@@ -10,7 +10,7 @@ from shared.landing import HASH_KEY, Landed, LandingWriter, Record, content_hash
 
 
 def sleep_record(score: int | None, record_id: str = "9d1e0c1a-0000-4000-8000-000000000001") -> Record:
-    content = {
+    content: dict[str, object] = {
         "id": record_id,
         "start": "2026-11-20T22:40:00.000Z",
         "timezone_offset": "-05:00",
