@@ -1,9 +1,11 @@
-"""The `Sandbox`: one loopback HTTP server imitating the OAuth 2.0 side of Fitbit, WHOOP v2 and Codoon.
+"""The `Sandbox`: one loopback HTTP server imitating Fitbit, WHOOP v2 and Codoon: their OAuth 2.0 side and
+their data endpoints (deterministic synthetic data over years, see `sandbox.data_endpoints`).
 
 Tests, benchmarks and the demo start it in-process (`with Sandbox() as sb:`), point the app at it with
 `sb.settings_env()`, and steer or observe it through the methods below: seed grants, inject faults,
-expire or revoke tokens, count refreshes, and scan logs for `sb.issued_secrets()`. All state sits behind
-one lock, so the API may be used from any thread while the server answers requests.
+expire or revoke tokens, count refreshes, and scan logs for `sb.issued_secrets()`; on the data side revise
+or delete records, compare with `expected_records`, set rate limits and read their usage. All state sits
+behind one lock, so the API may be used from any thread while the server answers requests.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 from types import TracebackType
 from typing import Self
 
+from sandbox.data import RecordId
+from sandbox.data_endpoints import DataService, ExpectedRecord
 from sandbox.endpoints import (
     ROUTE_TABLES,
     AuthorizeMode,
@@ -26,6 +31,7 @@ from sandbox.endpoints import (
 )
 from sandbox.faults import Chaos, Fault, FaultBook, fault_kind
 from sandbox.oauth import GrantStatus, OAuthStore
+from sandbox.ratelimit import LimitSetting
 from sandbox.server import LoopbackServer, Reply, Request, Route, RouteMatch, Router
 from sandbox.vendors import VENDORS, OAuthError, Vendor, parse_scope, vendor_named
 
@@ -88,7 +94,12 @@ class Sandbox:
     """The vendors' OAuth servers, imitated on http://127.0.0.1:<port>/{fitbit,whoop,codoon}/...
 
     `clock` (monotonic seconds) drives code expiry, access-token expiry and Fitbit's replay window; tests
-    may pass a fake one. `port` 0 picks an ephemeral port.
+    may pass a fake one. It also moves the data clock (`data_now`, which starts at the real time), and with
+    it the vendors' "today" and the rate-limit windows. `port` 0 picks an ephemeral port.
+
+    `rate_limits[vendor]` (None: off, the default) takes WHOOP (per_minute, per_day) for the whole client
+    and Fitbit (per_hour,) per user; `data_quirks["whoop"]["empty_page_every"] = N` makes every Nth WHOOP
+    collection page empty but with a next_token.
     """
 
     def __init__(self, latency: float = 0.0, *, port: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -113,6 +124,12 @@ class Sandbox:
             for build in builders:
                 for route in build(self.context):
                     self._router.add(name, route)
+        self._data = DataService(self._lock, clock, self.context, self._store)
+        self.rate_limits: dict[str, LimitSetting] = self._data.rate_limits
+        self.data_quirks: dict[str, dict[str, int]] = self._data.quirks
+        for name, routes in self._data.routes().items():
+            for route in routes:
+                self._router.add(name, route)
         self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -165,8 +182,9 @@ class Sandbox:
 
     def reset(self) -> None:
         """Back to a fresh sandbox between tests: no grants, codes, faults, counters or recorded requests;
-        default latency, TTLs and authorize modes. Client credentials and the URL stay; every secret
-        issued so far stays in `issued_secrets()`."""
+        default latency, TTLs and authorize modes; no revisions, deletions, rate limits, quirks or usage, and
+        the data clock at real time. Client credentials and the URL stay; every secret issued so far stays
+        in `issued_secrets()`."""
         with self._lock:
             self._store.reset()
             self._faults.clear()
@@ -175,6 +193,7 @@ class Sandbox:
             self._latency[None] = self._default_latency
             self.access_token_ttl.update({name: vendor.access_ttl for name, vendor in VENDORS.items()})
             self.authorize_mode.update(dict.fromkeys(VENDORS, "consent"))
+            self._data.reset()
 
     def add_route(self, vendor: str, route: Route) -> None:
         """Extra route for `vendor` (path relative to /{vendor}); the server picks it up at once."""
@@ -192,7 +211,10 @@ class Sandbox:
         """Queue `times` faults of `kind` for the next requests to the vendor's `endpoint`.
 
         Kinds and their options are described in sandbox.faults; endpoints are the route names
-        ("token", "authorize", "revoke", WHOOP "profile").
+        ("token", "authorize", "revoke", WHOOP "profile", and the data routes: WHOOP "cycle", "recovery",
+        "sleep", "workout", "cycle_by_id", "cycle_recovery", "cycle_sleep", "sleep_by_id", "workout_by_id",
+        "body"; Fitbit "sleep", "activities_list", "activity_timeseries", "heart", "hrv", "spo2", "br";
+        Codoon its method names, e.g. "get_tracker_summary").
         """
         name = vendor_named(vendor).name
         with self._lock:
@@ -254,6 +276,52 @@ class Sandbox:
     def revoke_grant(self, vendor: str, user: str) -> bool:
         """The user revoked access at the vendor: every token dies, refresh gets invalid_grant."""
         return self._store.revoke_user(vendor_named(vendor).name, user)
+
+    # -- data ----------------------------------------------------------------------------------------------
+
+    def data_now(self) -> datetime:
+        """The vendors' current time (UTC): real time when the sandbox started, advanced by `clock`."""
+        return self._data.state.now()
+
+    def set_data_now(self, when: datetime) -> None:
+        """Move the vendors' current time (aware datetime); it keeps advancing with `clock` from there."""
+        self._data.state.set_now(when)
+
+    def set_member_since(self, vendor: str, user: str, day: date) -> None:
+        """First day of the user's history at the vendor (default 2016-01-01)."""
+        self._data.state.set_member_since(vendor_named(vendor).name, user, day)
+
+    def timezone_offset(self, vendor: str, user: str) -> str:
+        """The user's fixed UTC offset at the vendor, like "-05:00" (all Codoon users: "+08:00")."""
+        return self._data.timezone_offset(vendor, user)
+
+    def revise(self, vendor: str, data_type: str, user: str, day: date) -> int:
+        """The vendor changed the user's `data_type` record(s) of local `day`: their values come back changed
+        (WHOOP PENDING_SCORE -> SCORED, a Fitbit sleep gets longer, ...) with a new `updated_at` /
+        `lastModified` / `update_time` where the vendor has one. Returns how often that day was revised."""
+        return self._data.revise(vendor, data_type, user, day)
+
+    def delete_record(
+        self, vendor: str, data_type: str, user: str, day: date, record_id: RecordId | None = None
+    ) -> list[RecordId]:
+        """Delete one record (or all of `data_type` on `day`): gone from collections, 404 by id."""
+        return self._data.delete_record(vendor, data_type, user, day, record_id)
+
+    def expected_records(
+        self, vendor: str, data_type: str, user: str, start: date | datetime, end: date | datetime
+    ) -> list[ExpectedRecord]:
+        """(record id, local day) of every record that exists now: local days in [start, end] for dates, or
+        spans meeting [start, end) for datetimes (WHOOP's filter). Ids as the vendor sends them."""
+        return self._data.expected_records(vendor, data_type, user, start, end)
+
+    def max_window_usage(self, vendor: str, window: int | None = None, user: str | None = None) -> int:
+        """Most data requests seen in one rate-limit window (default: the shortest; WHOOP 60 s or 86400 s for
+        the whole client, Fitbit 3600 s per user, or `user`'s), whether or not limits are on."""
+        return self._data.max_window_usage(vendor, window, user)
+
+    def limit_exceeded(self, vendor: str) -> int:
+        """How many 429s the vendor's rate limit has served (injected `rate_limited` faults not counted)."""
+        return self._data.limit_exceeded(vendor)
 
     # -- observation ---------------------------------------------------------------------------------------
 

@@ -257,6 +257,15 @@ class OAuthStore:
             record.used = True
             return BearerCheck(record.grant.user, None, token)
 
+    def granted_scope(self, vendor: str, authorization: str | None) -> tuple[str, ...]:
+        """The scope granted to a Bearer access token (the data endpoints answer 403 outside it)."""
+        token = bearer_token(authorization)
+        with self._lock:
+            record = self._access.get(token) if token is not None else None
+            if record is None or record.grant.vendor != vendor:
+                return ()
+            return record.grant.scope
+
     def expire_access_tokens(self, vendor: str, user: str | None) -> int:
         with self._lock:
             now = self._clock()
