@@ -102,6 +102,25 @@ def sandbox() -> Iterator[Sandbox]:
     box.stop()
 
 
+# -- time ---------------------------------------------------------------------------------------------------
+class FakeClock:
+    """A monotonic clock the test moves by hand (the sandbox takes ``clock=``)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 # -- the app's environment -------------------------------------------------------------------------------
 @pytest.fixture
 def app_env(

@@ -19,25 +19,10 @@ import requests
 from sandbox import Sandbox
 from sandbox.data import DataState, newest_first
 from sandbox.data_whoop import WHOOP_DATA
+from tests.conftest import FakeClock
 
 NOW = datetime(2025, 3, 15, 18, 0, tzinfo=UTC)
 WHOOP_KINDS = {"cycle": "cycle", "recovery": "recovery", "sleep": "activity/sleep", "workout": "activity/workout"}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -21,26 +21,11 @@ import pytest
 import requests
 
 from sandbox import Sandbox
+from tests.conftest import FakeClock
 
 VENDORS = ["fitbit", "whoop", "codoon"]
 ROOT = Path(__file__).resolve().parents[1]
 REDIRECT = "https://app.example/api/callback"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
