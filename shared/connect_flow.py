@@ -20,7 +20,7 @@ from azure.storage.blob import BlobServiceClient
 from shared.connections import store_connection
 from shared.layout import DATA_CONTAINERS, user_segment
 from shared.locks import ConnectionLocks
-from shared.naming import InvalidUserId, connection_digest, validate_user_id
+from shared.naming import InvalidUserId, log_id, validate_user_id
 from shared.oauth_state import OAuthStateStore, StateProblem, StateRejected, pkce_challenge
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status
 from shared.settings import Settings
@@ -160,7 +160,7 @@ class ConnectFlow:
             log.warning(
                 "vendor account moves to another user vendor=%s connection=%s",
                 vendor,
-                connection_digest(vendor, pending.user_id)[:12],
+                log_id(vendor, pending.user_id),
             )
         try:
             return store_connection(self.vault, self.registry, vendor, pending.user_id, pair)
@@ -225,7 +225,7 @@ class ConnectFlow:
         log.info(
             "disconnected vendor=%s connection=%s revoked=%s purged=%d",
             vendor,
-            connection_digest(vendor, connection.user_id)[:12],
+            log_id(vendor, connection.user_id),
             revoked,
             purged,
         )

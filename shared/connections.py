@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.naming import connection_digest, secret_name, validate_user_id
+from shared.naming import log_id, secret_name, validate_user_id
 from shared.registry import Connection, ConnectionRegistry, Status, now_iso
 from shared.tokens import TokenPair
 from shared.vault import TokenVault
@@ -37,7 +37,7 @@ def store_connection(
     log.info(
         "connection stored vendor=%s connection=%s reconnect=%s",
         vendor,
-        connection_digest(vendor, user_id)[:12],
+        log_id(vendor, user_id),
         existing is not None,
     )
     return connection

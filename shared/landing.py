@@ -14,7 +14,6 @@ import json
 import logging
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +22,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shared.layout import RAW_CONTAINER, record_blob_name, user_segment
+from shared.registry import now_iso
 
 log = logging.getLogger(__name__)
 HASH_KEY = "content_sha256"
@@ -73,7 +73,7 @@ class LandingWriter:
         metadata = {
             HASH_KEY: digest,
             "source": record.source[:1024],
-            "fetched_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "fetched_at": now_iso(),
         }
         blob = self.container.get_blob_client(record.blob_name)
         settings = ContentSettings(content_type="application/json")

@@ -31,6 +31,6 @@ def secret_name(vendor: str, user_id: str) -> str:
     return f"tok-{vendor}-{connection_digest(vendor, user_id)}"
 
 
-def connection_label(vendor: str, user_id: str) -> str:
-    """How logs and messages name a connection: vendor and digest, not the user id."""
-    return f"{vendor}/{connection_digest(vendor, user_id)[:12]}"
+def log_id(vendor: str, user_id: str) -> str:
+    """How log lines name a connection: a short digest, never the user id."""
+    return connection_digest(vendor, user_id)[:12]

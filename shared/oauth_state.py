@@ -106,16 +106,3 @@ class OAuthStateStore:
         if pending.expires_at < time.time():
             raise StateRejected(StateProblem.EXPIRED)
         return pending
-
-    def purge_expired(self, now: float | None = None) -> int:
-        cutoff = time.time() if now is None else now
-        count = 0
-        for entity in self.table.query_entities(
-            "PartitionKey eq @p and expires_at lt @t", parameters={"p": PARTITION, "t": cutoff}
-        ):
-            try:
-                self.table.delete_entity(PARTITION, entity["RowKey"])
-                count += 1
-            except ResourceNotFoundError:
-                pass
-        return count

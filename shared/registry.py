@@ -10,7 +10,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -31,8 +31,10 @@ class Status(StrEnum):
 USABLE = (Status.ACTIVE, Status.DEGRADED)
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def now_iso(after_seconds: float = 0.0) -> str:
+    """UTC now (plus ``after_seconds``) as ISO-8601 with a Z, to the second: how the registry stores time."""
+    moment = datetime.now(UTC) + timedelta(seconds=after_seconds)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_iso(value: str | None) -> datetime | None:

@@ -17,13 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import requests
 
 from shared.locks import ConnectionLocks, HeldLease
-from shared.naming import connection_digest
+from shared.naming import log_id
 from shared.oauth_client import TokenEndpoint
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
 from shared.settings import Settings
@@ -69,8 +68,7 @@ def _same_secret(a: str, b: str) -> bool:
 
 
 def _backoff(failures: int) -> str:
-    seconds = min(6 * 3600.0, 60.0 * 2 ** max(0, failures - 1)) * random.uniform(0.8, 1.2)
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return now_iso(min(6 * 3600.0, 60.0 * 2 ** max(0, failures - 1)) * random.uniform(0.8, 1.2))
 
 
 class _PairCache:
@@ -146,7 +144,7 @@ class TokenService:
 
     # -- the locked refresh -------------------------------------------------------------------------
     def _refresh(self, vendor: str, user_id: str, due: Callable[[TokenPair], bool], reason: str) -> RefreshResult:
-        label = f"{vendor}/{connection_digest(vendor, user_id)[:12]}"
+        label = log_id(vendor, user_id)
 
         def no_longer_due() -> bool:
             current = self.vault.read(vendor, user_id)
@@ -249,9 +247,7 @@ class TokenService:
             changes.update(refresh_started_at=None, refresh_from_version=None)
         if error.kind is FailureKind.VENDOR_RETIRED:
             changes["status"] = Status.VENDOR_RETIRED
-            log.error(
-                "vendor API retired (HTTP 410) vendor=%s connection=%s", vendor, connection_digest(vendor, user_id)[:12]
-            )
+            log.error("vendor API retired (HTTP 410) vendor=%s connection=%s", vendor, log_id(vendor, user_id))
             self.registry.update(vendor, user_id, **changes)
             return RefreshResult(Outcome.FAILED, stored.pair, "vendor API retired (HTTP 410)")
         if error.kind is FailureKind.CLIENT_MISCONFIGURED:
@@ -271,7 +267,7 @@ class TokenService:
         log.warning(
             "transient refresh failure, pair kept vendor=%s connection=%s code=%s failures=%d",
             vendor,
-            connection_digest(vendor, user_id)[:12],
+            log_id(vendor, user_id),
             error.code,
             failures,
         )
@@ -312,7 +308,7 @@ class TokenService:
         log.error(
             "reauth required vendor=%s connection=%s reason=%s",
             connection.vendor,
-            connection_digest(connection.vendor, connection.user_id)[:12],
+            log_id(connection.vendor, connection.user_id),
             detail,
         )
         return RefreshResult(Outcome.REAUTH_REQUIRED, None, detail)
