@@ -85,6 +85,9 @@ param postConnectRedirectUrl string = ''
 @description('App settings that replace the defaults in infra/app/api.bicep (e.g. {"ROTATE_SCHEDULE": "0 0 */4 * * *"}).')
 param appSettingOverrides object = {}
 
+@description('E-mail address for the alerts (reauth-required connections, poison messages, rotation failures). Empty: no action group; the alerts still fire and show in the portal.')
+param alertEmail string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -123,6 +126,7 @@ module monitoring 'app/monitoring.bicep' = {
     applicationInsightsName: 'appi-${resourceToken}'
     location: location
     tags: tags
+    alertEmail: alertEmail
   }
 }
 

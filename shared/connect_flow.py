@@ -24,6 +24,7 @@ from shared.naming import InvalidUserId, log_id, validate_user_id
 from shared.oauth_state import OAuthStateStore, StateProblem, StateRejected, pkce_challenge
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status
 from shared.settings import Settings
+from shared.telemetry import Operation, operation
 from shared.token_service import TokenService, TokenUnavailable
 from shared.vault import TokenVault, TransientStoreError, VaultWriteFailed
 from shared.vendor_account import fetch_vendor_user_id, revoke
@@ -123,6 +124,16 @@ class ConnectFlow:
     # -- the callback -------------------------------------------------------------------------------
     def callback(self, vendor: str, params: Mapping[str, str]) -> Connection:
         self._enabled(vendor)
+        with operation("connect", vendor=vendor) as op:
+            try:
+                connection = self._callback(vendor, params, op)
+            except FlowError as failure:
+                op.outcome = "rejected" if failure.status < 500 else "failed"
+                raise
+            op.outcome = "connected"
+            return connection
+
+    def _callback(self, vendor: str, params: Mapping[str, str], op: Operation) -> Connection:
         state, code, error = params.get("state", ""), params.get("code", ""), params.get("error", "")
         if error:
             if STATE_PATTERN.match(state):
@@ -139,6 +150,7 @@ class ConnectFlow:
             pending = self.states.consume(vendor, state)
         except StateRejected as rejected:
             raise FlowError(400, STATE_MESSAGES[rejected.problem]) from None
+        op.bind(user_id=pending.user_id)
         try:
             pair = self.tokens.endpoint(vendor).exchange_code(code, pending.redirect_uri, pending.code_verifier)
             if not pair.vendor_user_id:

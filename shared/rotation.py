@@ -22,7 +22,9 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
 from shared.locks import LockTimeout
+from shared.naming import log_id
 from shared.registry import USABLE, Connection, ConnectionRegistry, parse_iso
+from shared.telemetry import count_rotation, operation
 from shared.token_service import ConnectionNotFound, Outcome, RefreshResult, TokenService
 from shared.vault import VaultWriteFailed
 from shared.vendors import VendorError
@@ -100,6 +102,18 @@ def enqueue_due(registry: ConnectionRegistry, queue: QueueClient, min_age_second
 def rotate_one(tokens: TokenService, vendor: str, user_id: str, force: bool = False) -> RefreshResult:
     """Rotate one connection; every failure is classified and recorded, none escapes except a vault write
     that could not land (the queue then retries the message, and the registry marker tells the story)."""
+    with operation("rotate", vendor=vendor, user_id=user_id) as op:
+        try:
+            result = _rotate_one(tokens, vendor, user_id, force)
+        except BaseException:
+            count_rotation(vendor, "error")
+            raise
+        op.outcome = result.outcome.value
+        count_rotation(vendor, op.outcome)
+        return result
+
+
+def _rotate_one(tokens: TokenService, vendor: str, user_id: str, force: bool) -> RefreshResult:
     try:
         return tokens.rotate(vendor, user_id, force=force)
     except ConnectionNotFound as error:
@@ -109,7 +123,9 @@ def rotate_one(tokens: TokenService, vendor: str, user_id: str, force: bool = Fa
     except VendorError as error:
         return RefreshResult(Outcome.FAILED, None, str(error))
     except VaultWriteFailed:
-        log.critical("new token pair could not be written to the vault vendor=%s user=%s", vendor, user_id)
+        log.critical(
+            "new token pair could not be written to the vault vendor=%s connection=%s", vendor, log_id(vendor, user_id)
+        )
         raise
 
 

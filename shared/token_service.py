@@ -26,6 +26,7 @@ from shared.naming import log_id
 from shared.oauth_client import TokenEndpoint
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
 from shared.settings import Settings
+from shared.telemetry import count_reauth_required, count_refresh_failure, operation
 from shared.tokens import TokenPair
 from shared.vault import TokenVault, VaultedPair
 from shared.vendors import FailureKind, VendorError, spec_for
@@ -122,10 +123,30 @@ class TokenService:
         if stored is not None and not stored.pair.expires_within(margin):
             self.cache.put(vendor, user_id, stored.pair)
             return stored.pair.access_token
-        result = self._refresh(vendor, user_id, lambda pair: pair.expires_within(margin), reason="on_demand")
+        with operation("refresh", vendor=vendor, user_id=user_id) as op:
+            result = self._refresh(vendor, user_id, lambda pair: pair.expires_within(margin), reason="on_demand")
+            op.outcome = result.outcome.value
         if result.pair is not None and not result.pair.expires_within(0):
             return result.pair.access_token
         raise TokenUnavailable(vendor, user_id, result.outcome, result.detail)
+
+    def renew_access_token(self, vendor: str, user_id: str, rejected: str) -> None:
+        """The vendor refused access token ``rejected`` before its expiry: forget it and, unless another worker
+        already replaced it, refresh the pair under the connection's lock (the next ``access_token_for`` then
+        returns the new token)."""
+        self.cache.put(vendor, user_id, None)
+
+        def still_rejected(pair: TokenPair) -> bool:
+            return _same_secret(pair.access_token, rejected) or pair.expires_within(
+                self.settings.refresh_margin_seconds
+            )
+
+        stored = self.vault.read(vendor, user_id)
+        if stored is not None and not still_rejected(stored.pair):
+            return
+        result = self._refresh(vendor, user_id, still_rejected, reason="rejected")
+        if result.pair is None and result.outcome is not Outcome.SKIPPED:
+            raise TokenUnavailable(vendor, user_id, result.outcome, result.detail)
 
     def rotate(self, vendor: str, user_id: str, force: bool = False) -> RefreshResult:
         """Rotate the pair if it is due (older than the minimum age, or expiring); ``force`` rotates anyway.
@@ -233,6 +254,7 @@ class TokenService:
         self, connection: Connection, stored: VaultedPair, error: VendorError, interrupted: bool
     ) -> RefreshResult:
         vendor, user_id = connection.vendor, connection.user_id
+        count_refresh_failure(vendor, error.kind.value)
         if error.kind is FailureKind.GRANT_REJECTED:
             return self._on_grant_rejected(connection, stored, error, interrupted)
         keep_marker = error.outcome_unknown  # the refresh may have taken effect at the vendor
@@ -305,10 +327,12 @@ class TokenService:
             refresh_from_version=None,
         )
         self.cache.put(connection.vendor, connection.user_id, None)
+        count_reauth_required(connection.vendor)
+        label = log_id(connection.vendor, connection.user_id)
         log.error(
             "reauth required vendor=%s connection=%s reason=%s",
             connection.vendor,
-            log_id(connection.vendor, connection.user_id),
-            detail,
+            label,
+            detail.replace(connection.label, f"{connection.vendor}/{label}"),  # the detail names the user: not in logs
         )
         return RefreshResult(Outcome.REAUTH_REQUIRED, None, detail)
