@@ -98,7 +98,8 @@ class Sandbox:
     it the vendors' "today" and the rate-limit windows. `port` 0 picks an ephemeral port.
 
     `rate_limits[vendor]` (None: off, the default) takes WHOOP (per_minute, per_day) for the whole client
-    and Fitbit (per_hour,) per user; `data_quirks["whoop"]["empty_page_every"] = N` makes every Nth WHOOP
+    and Fitbit (per_hour,) per user; `rate_windows[vendor]` their window lengths in seconds (tests may shorten
+    them); `data_quirks["whoop"]["empty_page_every"] = N` makes every Nth WHOOP
     collection page empty but with a next_token.
     """
 
@@ -126,6 +127,7 @@ class Sandbox:
                     self._router.add(name, route)
         self._data = DataService(self._lock, clock, self.context, self._store)
         self.rate_limits: dict[str, LimitSetting] = self._data.rate_limits
+        self.rate_windows: dict[str, tuple[int, ...]] = self._data.limiter.windows
         self.data_quirks: dict[str, dict[str, int]] = self._data.quirks
         for name, routes in self._data.routes().items():
             for route in routes:

@@ -59,10 +59,12 @@ class RateLimiter:
         self._current: dict[tuple[str, str, int], tuple[int, int]] = {}
         self._busiest: dict[tuple[str, str, int], int] = {}
         self._refused: Counter[str] = Counter()
+        self.windows: dict[str, tuple[int, ...]] = dict(WINDOWS)
+        """Window lengths in use (tests may shorten them, e.g. WHOOP's minute to 3 s, to see pacing quickly)."""
 
     def admit(self, vendor: str, key: str) -> Admission:
         """Count one request of `key` (WHOOP: the client, Fitbit: the user) and decide whether it is served."""
-        windows = WINDOWS.get(vendor)
+        windows = self.windows.get(vendor)
         if windows is None:
             return Admission(True, {})
         with self._lock:
@@ -85,14 +87,14 @@ class RateLimiter:
         if setting is None:
             return None
         limits = (setting,) if isinstance(setting, int) else tuple(setting)
-        expected = len(WINDOWS.get(vendor, ()))
+        expected = len(self.windows.get(vendor, ()))
         if len(limits) != expected:
-            raise ValueError(f"{vendor} takes {expected} limit(s) for windows {WINDOWS.get(vendor)}, got {limits}")
+            raise ValueError(f"{vendor} takes {expected} limit(s) for windows {self.windows.get(vendor)}, got {limits}")
         return limits
 
     def max_usage(self, vendor: str, window: int | None = None, key: str | None = None) -> int:
         """Most requests seen in one window (default: the vendor's shortest) of `key`, or of any key."""
-        length = window if window is not None else WINDOWS.get(vendor, (0,))[0]
+        length = window if window is not None else self.windows.get(vendor, (0,))[0]
         with self._lock:
             return max(
                 (n for (v, k, w), n in self._busiest.items() if v == vendor and w == length and key in (None, k)),
@@ -108,6 +110,8 @@ class RateLimiter:
             self._current.clear()
             self._busiest.clear()
             self._refused.clear()
+            self.windows.clear()
+            self.windows.update(WINDOWS)
 
     def _count(self, vendor: str, key: str, window: int, now: float) -> int:
         index = int(now // window)

@@ -68,15 +68,18 @@ class LandingWriter:
             self.container.create_container()
 
     def land(self, record: Record) -> Landed:
-        body = record.body()
+        return self.put(record.blob_name, record.body(), record.source)
+
+    def put(self, name: str, body: bytes, source: str, content_type: str = "application/json") -> Landed:
+        """Write ``body`` to blob ``name`` unless it already holds exactly that (compared by content hash)."""
         digest = content_hash(body)
         metadata = {
             HASH_KEY: digest,
-            "source": record.source[:1024],
+            "source": source[:1024],
             "fetched_at": now_iso(),
         }
-        blob = self.container.get_blob_client(record.blob_name)
-        settings = ContentSettings(content_type="application/json")
+        blob = self.container.get_blob_client(name)
+        settings = ContentSettings(content_type=content_type)
         for _ in range(MAX_ATTEMPTS):
             try:
                 blob.upload_blob(body, overwrite=False, metadata=metadata, content_settings=settings)
@@ -101,7 +104,14 @@ class LandingWriter:
                 return Landed.UPDATED
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue  # another writer got there first: compare again
-        raise RuntimeError(f"could not land {record.blob_name} after {MAX_ATTEMPTS} attempts")
+        raise RuntimeError(f"could not land {name} after {MAX_ATTEMPTS} attempts")
+
+    def remove(self, name: str) -> bool:
+        try:
+            self.container.delete_blob(name)
+            return True
+        except ResourceNotFoundError:
+            return False
 
     def delete(self, vendor: str, data_type: str, user_id: str, record_id: str) -> int:
         """Remove a record the vendor deleted, on whatever date it landed (a delete names only the id).

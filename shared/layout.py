@@ -16,3 +16,8 @@ def user_segment(user_id: str) -> str:
 def record_blob_name(vendor: str, data_type: str, user_id: str, date: str, record_id: str) -> str:
     """The blob name (within the raw container) of one vendor record."""
     return f"{vendor}/{data_type}/{user_segment(user_id)}/date={date}/{record_id}.json"
+
+
+def curated_blob_name(vendor: str, data_type: str, user_id: str, date: str, record_id: str) -> str:
+    """The blob name (within the curated container) of one record's measurements, as JSON lines."""
+    return f"{vendor}/{data_type}/{user_segment(user_id)}/date={date}/{record_id}.jsonl"

@@ -7,6 +7,7 @@ infrastructure must provide each of them (a test checks this). Errors name the s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,30 @@ class Setting:
     meaning: str
 
 
+RATE_LIMIT_DEFAULTS: dict[str, str] = {"whoop": "100/60,10000/86400", "fitbit": "150/3600", "codoon": ""}
+"""Published data-API limits: WHOOP per app (all users together), Fitbit per user; Codoon published none."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    seconds: int
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.seconds}"
+
+
 def _vendor_settings(vendor: str, urls: Mapping[str, str]) -> list[Setting]:
     prefix = vendor.upper()
     items = [
         Setting(f"{prefix}_CLIENT_ID", "", f"OAuth client id of the {vendor} app (empty: {vendor} disabled)."),
         Setting(f"{prefix}_CLIENT_SECRET", "", f"OAuth client secret of the {vendor} app."),
+        Setting(
+            f"{prefix}_RATE_LIMITS",
+            RATE_LIMIT_DEFAULTS[vendor],
+            f"{vendor} data-API limits as requests/seconds, comma-separated ('none': no limit); raise them only if "
+            f"{vendor} granted the app more.",
+        ),
     ]
     items += [
         Setting(f"{prefix}_{key}", url, f"{vendor} {key.lower().replace('_', ' ')}.") for key, url in urls.items()
@@ -91,6 +111,33 @@ SETTINGS: tuple[Setting, ...] = (
         "Where the callback sends the user after connecting (empty: a small page saying the account is connected).",
     ),
     Setting("ENABLED_VENDORS", "", "Comma-separated vendors to serve; empty: every vendor with a client id."),
+    Setting("PULL_SCHEDULE", "0 5 * * * *", "NCRONTAB schedule of the incremental data pull (UTC; default hourly)."),
+    Setting("PULL_INITIAL_DAYS", "30", "How many days back the first pull of a new connection goes (older: backfill)."),
+    Setting(
+        "PULL_LOOKBACK_DAYS",
+        "3",
+        "Each pull re-reads this many days before its watermark, for records the vendor scored or revised late.",
+    ),
+    Setting(
+        "PULL_RUN_SECONDS",
+        "420",
+        "How long one queue message may pull before it hands the rest of its window to a new message.",
+    ),
+    Setting(
+        "RATE_LIMIT_MARGIN_SECONDS",
+        "2",
+        "Added to every rate-limit window, so requests in flight and clock skew never push a window over.",
+    ),
+    Setting(
+        "RECONCILE_SCHEDULE",
+        "0 30 */2 * * *",
+        "NCRONTAB schedule of the reconciliation: connections whose notifications went quiet get a pull (UTC).",
+    ),
+    Setting(
+        "FITBIT_SUBSCRIBER_VERIFY_CODE",
+        "",
+        "The verification code of the Fitbit subscriber (Fitbit's GET ?verify= handshake).",
+    ),
     *(s for vendor, urls in VENDOR_URL_DEFAULTS.items() for s in _vendor_settings(vendor, urls)),
 )
 
@@ -104,6 +151,7 @@ class VendorSettings:
     client_id: str
     client_secret: str = field(repr=False)
     urls: Mapping[str, str]
+    rate_limits: tuple[RateLimit, ...] = ()
 
     def url(self, key: str) -> str:
         return self.urls[key]
@@ -136,6 +184,13 @@ class Settings:
     http_timeout_seconds: float
     public_base_url: str
     post_connect_redirect_url: str | None
+    pull_schedule: str = "0 5 * * * *"
+    reconcile_schedule: str = "0 30 */2 * * *"
+    pull_initial_days: int = 30
+    pull_lookback_days: int = 3
+    pull_run_seconds: float = 420.0
+    rate_limit_margin_seconds: float = 2.0
+    fitbit_subscriber_verify_code: str = field(default="", repr=False)
 
     def redirect_uri(self, vendor: str) -> str:
         return f"{self.public_base_url}/api/callback/{vendor}"
@@ -165,6 +220,24 @@ class _Reader:
             raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
         if not low <= value <= high:
             raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def rate_limits(self, name: str) -> tuple[RateLimit, ...]:
+        limits = []
+        raw = self.text(name)
+        for part in filter(None, (p.strip() for p in ("" if raw.lower() == "none" else raw).split(","))):
+            match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", part)
+            if not match or int(match[1]) < 1 or int(match[2]) < 1:
+                raise SettingsError(f"{name} must be requests/seconds pairs like '100/60,10000/86400', got {part!r}")
+            limits.append(RateLimit(int(match[1]), int(match[2])))
+        return tuple(sorted(limits, key=lambda limit: limit.seconds))
+
+    def schedule(self, name: str) -> str:
+        value = self.text(name)
+        if len(value.split()) != 6:
+            raise SettingsError(
+                f"{name} must be a six-field NCRONTAB expression (seconds first, e.g. '0 0 */6 * * *'), got {value!r}"
+            )
         return value
 
     def url(self, name: str, *, https_only: bool = False) -> str:
@@ -219,7 +292,7 @@ def _vendors(reader: _Reader) -> dict[str, VendorSettings]:
         if not secret:
             raise SettingsError(f"{prefix}_CLIENT_SECRET is not set but {name} is enabled")
         urls = {key: reader.url(f"{prefix}_{key}") for key in VENDOR_URL_DEFAULTS[name]}
-        vendors[name] = VendorSettings(name, client_id, secret, urls)
+        vendors[name] = VendorSettings(name, client_id, secret, urls, reader.rate_limits(f"{prefix}_RATE_LIMITS"))
     return vendors
 
 
@@ -234,18 +307,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "no token store configured: set KEY_VAULT_URL (Azure Key Vault) or, for local "
             "development only, LOCAL_SECRETS_DIR"
         )
-    schedule = reader.text("ROTATE_SCHEDULE")
-    if len(schedule.split()) != 6:
-        raise SettingsError(
-            f"ROTATE_SCHEDULE must be a six-field NCRONTAB expression "
-            f"(seconds first, e.g. '0 0 */6 * * *'), got {schedule!r}"
-        )
     return Settings(
         storage=_storage(env),
         key_vault_url=vault_url,
         local_secrets_dir=Path(secrets_dir).expanduser() if secrets_dir and not vault_url else None,
         vendors=_vendors(reader),
-        rotate_schedule=schedule,
+        rotate_schedule=reader.schedule("ROTATE_SCHEDULE"),
         rotate_min_age_seconds=60 * reader.integer("ROTATE_MIN_AGE_MINUTES", 0, 60 * 24 * 30),
         refresh_margin_seconds=reader.integer("REFRESH_MARGIN_SECONDS", 0, 3000),
         lock_lease_seconds=reader.integer("LOCK_LEASE_SECONDS", 15, 60),
@@ -257,4 +324,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         post_connect_redirect_url=(
             reader.url("POST_CONNECT_REDIRECT_URL") if reader.text("POST_CONNECT_REDIRECT_URL") else None
         ),
+        pull_schedule=reader.schedule("PULL_SCHEDULE"),
+        reconcile_schedule=reader.schedule("RECONCILE_SCHEDULE"),
+        pull_initial_days=reader.integer("PULL_INITIAL_DAYS", 1, 3650),
+        pull_lookback_days=reader.integer("PULL_LOOKBACK_DAYS", 0, 90),
+        pull_run_seconds=float(reader.integer("PULL_RUN_SECONDS", 30, 3600)),
+        rate_limit_margin_seconds=float(reader.integer("RATE_LIMIT_MARGIN_SECONDS", 0, 60)),
+        fitbit_subscriber_verify_code=reader.text("FITBIT_SUBSCRIBER_VERIFY_CODE"),
     )

@@ -140,6 +140,9 @@ def app_env(
         "LOCK_WAIT_SECONDS": "60",
         "HTTP_TIMEOUT_SECONDS": "5",
         "VAULT_WRITE_RETRY_SECONDS": "60",
+        # the sandbox's rate limits are off unless a test turns them on; so are ours
+        "WHOOP_RATE_LIMITS": "none",
+        "FITBIT_RATE_LIMITS": "none",
         **sandbox.settings_env(),
     }
     for key, value in env.items():

@@ -81,6 +81,7 @@ class VendorSpec:
     revoke_style: RevokeStyle = "none"
     revoke_path: str = ""  # under API_BASE_URL, for bearer_delete
     profile_path: str = ""  # under API_BASE_URL: where the vendor user id is, when the token response lacks it
+    rate_limit_scope: Literal["app", "user"] = "user"  # whom the data-API rate limit counts: the app, or each user
 
     # -- requests ---------------------------------------------------------------------------------
     def token_request(

@@ -20,4 +20,5 @@ SPEC = VendorSpec(
     revoke_style="bearer_delete",
     revoke_path="/v2/user/access",
     profile_path="/v2/user/profile/basic",
+    rate_limit_scope="app",
 )

@@ -1,0 +1,313 @@
+"""Backfill jobs: a date range of one connection cut into chunks, one queue message (or one in-process run)
+per chunk, with their progress in Table ``backfills``.
+
+Partition = job id; row ``job`` holds the request, rows ``c00000``... one chunk each (data type, window,
+status, counts, last error). A chunk is small enough to finish well inside a 10-minute function run at the
+vendor's rate limit (``DataType.chunk_days``). Chunks are idempotent: a chunk run twice (a redelivered
+message, a resumed command line) lands the same blobs, unchanged. Backfill never moves a live watermark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from shared.naming import InvalidUserId, validate_user_id
+from shared.pull.fetchers import FETCHERS
+from shared.pull.jobs import PullJob
+from shared.pull.model import Window
+from shared.pull.puller import PullOutcome, PullStatus, latest_local_date
+from shared.pull.rate_budget import Priority
+from shared.registry import USABLE, ConnectionRegistry, now_iso
+from shared.settings import Settings
+
+BACKFILL_TABLE = "backfills"
+JOB_ROW = "job"
+MAX_RANGE_DAYS = 3660
+EARLIEST = date(2000, 1, 1)
+BATCH = 100
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class BackfillError(ValueError):
+    """A backfill that cannot be started as asked: ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    vendor: str
+    user_id: str
+    start: date
+    end: date
+    data_types: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, body: Any, settings: Settings, registry: ConnectionRegistry) -> BackfillRequest:
+        """Validate an operator's request (the HTTP body or the command line's arguments)."""
+        if not isinstance(body, Mapping):
+            raise BackfillError(400, 'the body must be a JSON object {"vendor", "user_id", "start", "end"}')
+        missing = [k for k in ("vendor", "user_id", "start", "end") if not body.get(k)]
+        if missing:
+            raise BackfillError(400, f"missing {', '.join(missing)}")
+        vendor = str(body["vendor"]).lower()
+        if vendor not in FETCHERS:
+            raise BackfillError(404, f"unknown vendor {vendor!r}; known: {sorted(FETCHERS)}")
+        if vendor not in settings.vendors:
+            raise BackfillError(404, f"vendor {vendor!r} is not enabled")
+        try:
+            user_id = validate_user_id(str(body["user_id"]))
+        except InvalidUserId as error:
+            raise BackfillError(400, str(error)) from None
+        try:
+            start, end = date.fromisoformat(str(body["start"])), date.fromisoformat(str(body["end"]))
+        except ValueError:
+            raise BackfillError(400, "start and end must be dates as YYYY-MM-DD") from None
+        latest = latest_local_date()
+        if end < start:
+            raise BackfillError(400, "end is before start")
+        if start < EARLIEST or end > latest:
+            raise BackfillError(400, f"the range must lie between {EARLIEST} and {latest}")
+        if (end - start).days + 1 > MAX_RANGE_DAYS:
+            raise BackfillError(400, f"the range is longer than {MAX_RANGE_DAYS} days: split it")
+        connection = registry.get(vendor, user_id)
+        if connection is None:
+            raise BackfillError(404, f"no {vendor} connection for this user")
+        if connection.status not in USABLE:
+            raise BackfillError(409, f"the connection is {connection.status.value}: the user must reconnect first")
+        known = {name for name, kind in FETCHERS[vendor].data_types.items() if not kind.snapshot}
+        granted = set(connection.scopes.split())
+        wanted = body.get("data_types")
+        if wanted is None:
+            chosen = [n for n in sorted(known) if not granted or FETCHERS[vendor].data_types[n].scope in granted]
+        elif isinstance(wanted, list) and wanted and all(isinstance(n, str) for n in wanted):
+            unknown = sorted(set(wanted) - known)
+            if unknown:
+                raise BackfillError(400, f"unknown data types {unknown}; {vendor} has {sorted(known)}")
+            chosen = list(dict.fromkeys(wanted))
+        else:
+            raise BackfillError(400, "data_types must be a non-empty list of names")
+        return cls(vendor, user_id, start, end, tuple(chosen))
+
+    def chunks(self) -> Iterator[PullJob]:
+        kinds = FETCHERS[self.vendor].data_types
+        for name in self.data_types:
+            for piece in Window(self.start, self.end).split(kinds[name].chunk_days):
+                yield PullJob(self.vendor, self.user_id, name, piece.first, piece.last, Priority.BACKFILL)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    job: PullJob
+    status: str  # pending | done | failed
+    records: int
+    landed: int
+    requests: int
+    error: str
+
+
+class BackfillJobs:
+    def __init__(
+        self, tables: TableServiceClient, table_name: str = BACKFILL_TABLE, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.table: TableClient = tables.get_table_client(table_name)
+        self.clock = clock
+
+    def ensure(self) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self.table.create_table()
+
+    # -- creating ------------------------------------------------------------------------------------------------
+    def create(self, request: BackfillRequest, runner: str) -> tuple[str, list[PullJob]]:
+        """Store a new job and its chunks (all pending); returns the job id and the chunk jobs to run."""
+        job_id = uuid.uuid4().hex
+        chunks = [
+            PullJob(c.vendor, c.user_id, c.data_type, c.first, c.last, c.priority, job_id, f"c{index:05d}")
+            for index, c in enumerate(request.chunks())
+        ]
+        rows: list[dict[str, Any]] = [
+            {
+                "PartitionKey": job_id,
+                "RowKey": chunk.chunk,
+                "data_type": chunk.data_type,
+                "first": chunk.first.isoformat(),
+                "last": chunk.last.isoformat(),
+                "status": "pending",
+            }
+            for chunk in chunks
+        ]
+        for start in range(0, len(rows), BATCH):
+            self.table.submit_transaction([("create", row) for row in rows[start : start + BATCH]])
+        self.table.create_entity(
+            {
+                "PartitionKey": job_id,
+                "RowKey": JOB_ROW,
+                "vendor": request.vendor,
+                "user_id": request.user_id,
+                "start": request.start.isoformat(),
+                "end": request.end.isoformat(),
+                "data_types": json.dumps(list(request.data_types)),
+                "chunks": len(chunks),
+                "runner": runner,
+                "created_at": now_iso(),
+                "started_at": 0.0,
+            }
+        )
+        return job_id, chunks
+
+    def find_unfinished(self, request: BackfillRequest) -> str | None:
+        """The newest job with exactly these parameters that still has pending chunks (to resume it)."""
+        query = self.table.query_entities(
+            "RowKey eq @row and vendor eq @vendor and user_id eq @user and start eq @start and end eq @end",
+            parameters={
+                "row": JOB_ROW,
+                "vendor": request.vendor,
+                "user": request.user_id,
+                "start": request.start.isoformat(),
+                "end": request.end.isoformat(),
+            },
+        )
+        candidates = sorted(
+            (e for e in query if json.loads(e["data_types"]) == list(request.data_types)),
+            key=lambda e: str(e.get("created_at") or ""),
+            reverse=True,
+        )
+        for entity in candidates:
+            job_id = str(entity["PartitionKey"])
+            if any(chunk.status == "pending" for chunk in self.chunks(job_id)):
+                return job_id
+        return None
+
+    # -- running -------------------------------------------------------------------------------------------------
+    def chunks(self, job_id: str) -> list[Chunk]:
+        job = self._job_row(job_id)
+        if job is None:
+            return []
+        found = []
+        for row in self.table.query_entities("PartitionKey eq @job", parameters={"job": job_id}):
+            if row["RowKey"] == JOB_ROW:
+                continue
+            pull = PullJob(
+                str(job["vendor"]),
+                str(job["user_id"]),
+                str(row["data_type"]),
+                date.fromisoformat(row["first"]),
+                date.fromisoformat(row["last"]),
+                Priority.BACKFILL,
+                job_id,
+                str(row["RowKey"]),
+            )
+            found.append(
+                Chunk(
+                    pull,
+                    str(row.get("status") or "pending"),
+                    int(row.get("records") or 0),
+                    int(row.get("landed") or 0),
+                    int(row.get("requests") or 0),
+                    str(row.get("error") or ""),
+                )
+            )
+        return sorted(found, key=lambda c: c.job.chunk)
+
+    def is_done(self, job: PullJob) -> bool:
+        try:
+            return self.table.get_entity(job.job_id, job.chunk).get("status") == "done"
+        except ResourceNotFoundError:
+            return True  # the job was deleted: nothing to do
+
+    def started(self, job: PullJob) -> None:
+        """Note when the job's first chunk started (for the time estimate)."""
+        row = self._job_row(job.job_id)
+        if row is not None and not float(row.get("started_at") or 0.0):
+            self.table.update_entity(
+                {"PartitionKey": job.job_id, "RowKey": JOB_ROW, "started_at": self.clock()}, mode=UpdateMode.MERGE
+            )
+
+    def finish(self, outcome: PullOutcome) -> None:
+        job = outcome.job
+        failed = outcome.status in (PullStatus.FAILED, PullStatus.SKIPPED)
+        self.table.update_entity(
+            {
+                "PartitionKey": job.job_id,
+                "RowKey": job.chunk,
+                "status": "failed" if failed else "done",
+                "records": outcome.records,
+                "landed": outcome.landed,
+                "requests": outcome.requests,
+                "error": outcome.detail if failed else "",
+                "finished_at": now_iso(),
+            },
+            mode=UpdateMode.MERGE,
+        )
+
+    def note_error(self, job: PullJob, error: str) -> None:
+        """A transient failure: the chunk stays pending (the queue retries it); the error shows in progress."""
+        self.table.update_entity(
+            {"PartitionKey": job.job_id, "RowKey": job.chunk, "error": error[:1000]}, mode=UpdateMode.MERGE
+        )
+
+    # -- watching ------------------------------------------------------------------------------------------------
+    def progress(self, job_id: str) -> dict[str, Any] | None:
+        job = self._job_row(job_id)
+        if job is None:
+            return None
+        chunks = self.chunks(job_id)
+        done = [c for c in chunks if c.status == "done"]
+        failed = [c for c in chunks if c.status == "failed"]
+        finished = len(done) + len(failed)
+        started_at = float(job.get("started_at") or 0.0)
+        left: float | None = None
+        if finished == len(chunks):
+            left = 0.0
+        elif finished and started_at:
+            left = (self.clock() - started_at) / finished * (len(chunks) - finished)
+        status = "queued" if not started_at else "running"
+        if finished == len(chunks):
+            status = "done" if not failed else "done_with_errors"
+        return {
+            "job_id": job_id,
+            "vendor": job["vendor"],
+            "user_id": job["user_id"],
+            "start": job["start"],
+            "end": job["end"],
+            "data_types": json.loads(job["data_types"]),
+            "status": status,
+            "chunks_total": len(chunks),
+            "chunks_done": len(done),
+            "chunks_failed": len(failed),
+            "records_landed": sum(c.landed for c in chunks),
+            "records_seen": sum(c.records for c in chunks),
+            "requests": sum(c.requests for c in chunks),
+            "errors": [
+                {"chunk": c.job.chunk, "data_type": c.job.data_type, "window": str(c.job.window), "error": c.error}
+                for c in chunks
+                if c.error
+            ],
+            "estimated_seconds_left": None if left is None else round(left),
+            "created_at": job.get("created_at"),
+        }
+
+    def _job_row(self, job_id: str) -> Mapping[str, Any] | None:
+        if not JOB_ID.fullmatch(job_id):
+            return None
+        try:
+            return self.table.get_entity(job_id, JOB_ROW)
+        except (ResourceNotFoundError, ValueError):
+            return None
+
+
+def pending(chunks: Sequence[Chunk]) -> list[PullJob]:
+    return [c.job for c in chunks if c.status == "pending"]

@@ -1,0 +1,189 @@
+"""Running one pull job: fetch the window page by page, land every record, then move the watermark.
+
+A live job walks its window oldest first in pieces of the type's ``chunk_days`` and moves the watermark after
+each piece has landed, so an interrupted job loses nothing and repeats little. When the rate budget has no
+slot before the run's deadline, the job stops and hands back what is left (``PullOutcome.rest``), to be queued
+again with a delay: one queue message never runs past a function's time limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from itertools import islice
+
+import requests
+
+from shared.landing import Landed
+from shared.naming import log_id
+from shared.pull.fetchers import fetcher_for
+from shared.pull.jobs import BadPullMessage, PullJob
+from shared.pull.model import DataType, Fetched, Window
+from shared.pull.pull_state import PullStateStore
+from shared.pull.rate_budget import OutOfTime, RateBudget
+from shared.pull.sink import RecordSink
+from shared.pull.vendor_api import ConnectionApi, DataCallFailed
+from shared.registry import USABLE, ConnectionRegistry, now_iso
+from shared.settings import Settings
+from shared.token_service import TokenService, TokenUnavailable
+
+log = logging.getLogger(__name__)
+LAND_BATCH = 50
+LAND_THREADS = 8
+
+
+class PullStatus(StrEnum):
+    DONE = "done"
+    CONTINUED = "continued"  # out of time or rate budget: ``rest`` is to be queued again
+    SKIPPED = "skipped"  # nothing to do for this connection now (not usable, scope not granted)
+    FAILED = "failed"  # a permanent failure (refused, retired, malformed answer): retrying will not help
+
+
+@dataclass
+class PullOutcome:
+    job: PullJob
+    status: PullStatus = PullStatus.DONE
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    requests: int = 0
+    waited_seconds: float = 0.0
+    first_date: date | None = None
+    last_date: date | None = None
+    rest: PullJob | None = None
+    retry_after: float = 0.0
+    detail: str = ""
+    record_ids: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def landed(self) -> int:
+        """Records written (new or revised)."""
+        return self.created + self.updated
+
+    @property
+    def records(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+    def count(self, landed: Landed, day: date) -> None:
+        if landed is Landed.CREATED:
+            self.created += 1
+        elif landed is Landed.UPDATED:
+            self.updated += 1
+        else:
+            self.unchanged += 1
+        self.first_date = day if self.first_date is None else min(self.first_date, day)
+        self.last_date = day if self.last_date is None else max(self.last_date, day)
+
+    def line(self) -> str:
+        text = (
+            f"{self.job}: {self.status.value}, {self.created} new, {self.updated} revised, {self.unchanged} unchanged, "
+            f"{self.requests} requests, {self.waited_seconds:.1f}s waiting for the rate limit"
+        )
+        return text + (f" ({self.detail})" if self.detail else "")
+
+
+def latest_local_date(now: datetime | None = None) -> date:
+    """The latest local date anyone can have now: UTC today + 1 (time zones run to +14:00)."""
+    return (now or datetime.now(UTC)).date() + timedelta(days=1)
+
+
+class Puller:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ConnectionRegistry,
+        tokens: TokenService,
+        budget: RateBudget,
+        state: PullStateStore,
+        sink: RecordSink,
+        session: requests.Session,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.tokens = tokens
+        self.budget = budget
+        self.state = state
+        self.sink = sink
+        self.session = session
+        self.clock = clock
+        self.writers = ThreadPoolExecutor(max_workers=LAND_THREADS, thread_name_prefix="land")
+
+    def data_type(self, job: PullJob) -> DataType:
+        try:
+            return fetcher_for(job.vendor).data_types[job.data_type]
+        except KeyError:
+            raise BadPullMessage(f"{job.vendor} has no data type {job.data_type!r}") from None
+
+    def run(self, job: PullJob, deadline: float | None = None) -> PullOutcome:
+        """Pull ``job`` until done or until ``deadline`` (epoch seconds; default: PULL_RUN_SECONDS from now)."""
+        kind = self.data_type(job)
+        outcome = PullOutcome(job)
+        connection = self.registry.get(job.vendor, job.user_id)
+        if connection is None or connection.status not in USABLE or job.vendor not in self.settings.vendors:
+            outcome.status = PullStatus.SKIPPED
+            outcome.detail = "no such connection" if connection is None else f"connection is {connection.status.value}"
+            return outcome
+        if kind.scope and connection.scopes and kind.scope not in connection.scopes.split():
+            outcome.status = PullStatus.SKIPPED
+            outcome.detail = f"scope {kind.scope} not granted"
+            return outcome
+        deadline = self.clock() + self.settings.pull_run_seconds if deadline is None else deadline
+        api = ConnectionApi(
+            self.settings,
+            self.tokens,
+            self.budget,
+            self.session,
+            job.vendor,
+            job.user_id,
+            priority=job.priority,
+            deadline=deadline,
+        )
+        fetcher = fetcher_for(job.vendor)
+        today = latest_local_date(datetime.fromtimestamp(self.clock(), UTC))
+        pieces = [job.window] if kind.snapshot else list(job.window.split(kind.chunk_days))
+        try:
+            for piece in pieces:
+                if self.clock() >= deadline:
+                    outcome.status, outcome.rest = PullStatus.CONTINUED, job.rest(piece.first)
+                    break
+                try:
+                    self._pull_piece(fetcher.fetch(api, job.data_type, piece, today), job, piece, outcome)
+                except OutOfTime as stop:
+                    outcome.status, outcome.rest = PullStatus.CONTINUED, job.rest(piece.first)
+                    outcome.retry_after = stop.retry_after
+                    break
+        except TokenUnavailable as error:
+            outcome.status, outcome.detail = PullStatus.SKIPPED, f"no access token: {error.outcome.value}"
+        except DataCallFailed as error:
+            self.state.record_error(job.vendor, job.user_id, job.data_type, str(error))
+            if error.transient:
+                raise  # the queue tries again later (and parks the message in the poison queue in the end)
+            outcome.status, outcome.detail = PullStatus.FAILED, str(error)
+        except ValueError as error:  # the vendor answered in a shape we do not know
+            self.state.record_error(job.vendor, job.user_id, job.data_type, str(error))
+            outcome.status, outcome.detail = PullStatus.FAILED, str(error)
+        finally:
+            outcome.requests, outcome.waited_seconds = api.requests_sent, api.waited_seconds
+        log.info("pull %s %s: %s", log_id(job.vendor, job.user_id), job.data_type, outcome.line())
+        return outcome
+
+    def _pull_piece(self, records: Iterator[Fetched], job: PullJob, piece: Window, out: PullOutcome) -> None:
+        landed_before = out.landed
+
+        def land(fetched: Fetched) -> Landed:
+            return self.sink.land(job.vendor, job.data_type, job.user_id, fetched)
+
+        # a batch at a time, written in parallel: memory stays bounded by the batch, not the window
+        while batch := list(islice(records, LAND_BATCH)):
+            for fetched, landed in zip(batch, self.writers.map(land, batch), strict=True):
+                out.count(landed, fetched.local_date)
+        if job.moves_watermark and not job.job_id:  # live: the window has landed, the watermark may move past it
+            self.state.advance(job.vendor, job.user_id, job.data_type, piece.last, out.landed - landed_before)
+        self.registry.update(job.vendor, job.user_id, last_pull_at=now_iso())

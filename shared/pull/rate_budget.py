@@ -1,0 +1,229 @@
+"""One rate-limit budget per vendor limit, shared by every worker of the app through Table storage.
+
+A vendor's limit is a number of requests per window (WHOOP: 100 a minute and 10,000 a day for the whole app;
+Fitbit: 150 an hour per user). Each budget is one table entity: the send times of the recent requests (minute
+buckets for the large limits), a pause set from the vendor's own headers (a 429, or "0 remaining"), and a
+marker that live pulls are waiting. A worker takes a slot with an ETag-conditional update before every
+request, so parallel workers and processes together never send more than the limit in any window of
+``seconds + margin`` seconds: a sliding window, which keeps every fixed window the vendor counts in under
+the limit too, whatever its alignment. Live pulls go before backfill: while a live pull waits for a slot, no
+backfill takes one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from shared.settings import RateLimit
+
+log = logging.getLogger(__name__)
+
+BUDGET_TABLE = "ratebudget"
+EXACT_UP_TO = 1_000
+"""Limits up to this many requests keep each send time; larger ones count per minute."""
+BUCKET_SECONDS = 60
+LIVE_MARK_SECONDS = 2.0
+MAX_NAP = 10.0
+
+
+class Priority(StrEnum):
+    LIVE = "live"
+    BACKFILL = "backfill"
+
+
+class OutOfTime(Exception):
+    """No slot before the caller's deadline: retry in ``retry_after`` seconds (in a new message)."""
+
+    def __init__(self, budget: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"rate budget {budget}: no request slot before the deadline; next in {retry_after:.0f}s")
+
+
+@dataclass
+class _State:
+    sent: list[float] = field(default_factory=list)  # epoch seconds, oldest first
+    buckets: dict[int, int] = field(default_factory=dict)  # minute index -> requests
+    paused_until: float = 0.0
+    live_until: float = 0.0
+    etag: str | None = None
+
+    @classmethod
+    def of(cls, entity: Any) -> _State:
+        return cls(
+            sent=[float(t) for t in json.loads(entity.get("sent") or "[]")],
+            buckets={int(k): int(v) for k, v in json.loads(entity.get("buckets") or "{}").items()},
+            paused_until=float(entity.get("paused_until") or 0.0),
+            live_until=float(entity.get("live_until") or 0.0),
+            etag=entity.metadata.get("etag"),
+        )
+
+    def entity(self, vendor: str, key: str) -> dict[str, Any]:
+        return {
+            "PartitionKey": vendor,
+            "RowKey": key,
+            "sent": json.dumps([round(t, 3) for t in self.sent]),
+            "buckets": json.dumps({str(k): v for k, v in sorted(self.buckets.items())}),
+            "paused_until": self.paused_until,
+            "live_until": self.live_until,
+        }
+
+
+class RateBudget:
+    """Slots of the vendors' rate limits, shared through the ``ratebudget`` table."""
+
+    def __init__(
+        self,
+        tables: TableServiceClient,
+        margin_seconds: float = 2.0,
+        *,
+        table_name: str = BUDGET_TABLE,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table: TableClient = tables.get_table_client(table_name)
+        self.margin = margin_seconds
+        self.clock = clock
+        self.sleep = sleep
+        self.exact_up_to = EXACT_UP_TO
+
+    def ensure(self) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self.table.create_table()
+
+    # -- taking a slot -------------------------------------------------------------------------------------------
+    def acquire(
+        self,
+        vendor: str,
+        key: str,
+        limits: Sequence[RateLimit],
+        priority: Priority = Priority.LIVE,
+        deadline: float = math.inf,
+    ) -> float:
+        """Take one request slot, waiting as long as the limits require; returns the seconds waited.
+        Raises ``OutOfTime`` instead of waiting past ``deadline`` (epoch seconds)."""
+        if not limits:
+            return 0.0
+        started = self.clock()
+        while True:
+            state = self._read(vendor, key)
+            now = self.clock()
+            self._prune(state, limits, now)
+            wait = max(state.paused_until - now, self._wait_for_slot(state, limits, now))
+            if wait <= 0 and priority is Priority.BACKFILL and state.live_until > now:
+                wait = min(state.live_until - now, 0.5)  # live pulls are waiting: let them go first
+            elif wait <= 0:
+                state.sent.append(now)
+                if any(limit.requests > self.exact_up_to for limit in limits):
+                    minute = int(now // BUCKET_SECONDS)
+                    state.buckets[minute] = state.buckets.get(minute, 0) + 1
+                if self._write(vendor, key, state):
+                    return now - started
+                continue  # another worker took a slot meanwhile: look again
+            if priority is Priority.LIVE and state.live_until < now + wait:
+                state.live_until = now + wait + LIVE_MARK_SECONDS
+                self._write(vendor, key, state)  # best effort: a lost race only delays the mark
+            if now + wait > deadline:
+                raise OutOfTime(f"{vendor}/{key}", wait)
+            self.sleep(min(wait, MAX_NAP) + random.uniform(0.0, 0.05))
+
+    def observe(
+        self,
+        vendor: str,
+        key: str,
+        *,
+        status: int,
+        remaining: int | None,
+        reset_seconds: float | None,
+        retry_after: float | None = None,
+    ) -> float:
+        """Learn from a vendor's answer: a 429, or a window with nothing remaining, pauses the budget for
+        every worker until the vendor's reset. Returns the pause (0 when none)."""
+        pause = 0.0
+        if status == 429:
+            pause = retry_after if retry_after is not None else reset_seconds if reset_seconds is not None else 60.0
+        elif remaining is not None and remaining <= 0 and reset_seconds is not None:
+            pause = reset_seconds
+        if pause <= 0:
+            return 0.0
+        until = self.clock() + pause + self.margin
+        for _ in range(10):
+            state = self._read(vendor, key)
+            if state.paused_until >= until:
+                break
+            state.paused_until = until
+            if self._write(vendor, key, state):
+                break
+        log.warning("rate budget %s/%s paused for %.0fs by the vendor's answer (HTTP %s)", vendor, key, pause, status)
+        return pause
+
+    def usage(self, vendor: str, key: str, limit: RateLimit) -> int:
+        """Requests taken in the last window of ``limit`` (for status pages and tests)."""
+        state = self._read(vendor, key)
+        return self._count(state, limit, self.clock())
+
+    # -- the arithmetic -------------------------------------------------------------------------------------------
+    def _span(self, limit: RateLimit) -> float:
+        return limit.seconds + self.margin
+
+    def _prune(self, state: _State, limits: Sequence[RateLimit], now: float) -> None:
+        exact = [self._span(limit) for limit in limits if limit.requests <= self.exact_up_to]
+        keep = max(exact, default=0.0)
+        state.sent = sorted(t for t in state.sent if t > now - keep) if exact else []
+        large = [self._span(limit) for limit in limits if limit.requests > self.exact_up_to]
+        oldest = int((now - max(large, default=0.0)) // BUCKET_SECONDS)
+        state.buckets = {minute: n for minute, n in state.buckets.items() if minute >= oldest} if large else {}
+
+    def _count(self, state: _State, limit: RateLimit, now: float) -> int:
+        since = now - self._span(limit)
+        if limit.requests <= self.exact_up_to:
+            return sum(1 for t in state.sent if t > since)
+        # a bucket counts while any part of its minute is inside the window: never under-counts
+        return sum(n for minute, n in state.buckets.items() if (minute + 1) * BUCKET_SECONDS > since)
+
+    def _wait_for_slot(self, state: _State, limits: Sequence[RateLimit], now: float) -> float:
+        wait = 0.0
+        for limit in limits:
+            if self._count(state, limit, now) < limit.requests:
+                continue
+            if limit.requests <= self.exact_up_to:
+                inside = [t for t in state.sent if t > now - self._span(limit)]
+                # the slot frees when enough of the oldest sends leave the window
+                frees_at = inside[len(inside) - limit.requests] + self._span(limit)
+            else:
+                counted = sorted(m for m in state.buckets if (m + 1) * BUCKET_SECONDS > now - self._span(limit))
+                frees_at = (counted[0] + 1) * BUCKET_SECONDS + self._span(limit)
+            wait = max(wait, frees_at - now)
+        return wait
+
+    # -- storage ----------------------------------------------------------------------------------------------
+    def _read(self, vendor: str, key: str) -> _State:
+        try:
+            return _State.of(self.table.get_entity(vendor, key))
+        except ResourceNotFoundError:
+            return _State()
+
+    def _write(self, vendor: str, key: str, state: _State) -> bool:
+        entity = state.entity(vendor, key)
+        try:
+            if state.etag is None:
+                self.table.create_entity(entity)
+            else:
+                self.table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=state.etag, match_condition=MatchConditions.IfNotModified
+                )
+            return True
+        except (ResourceExistsError, ResourceModifiedError):
+            return False

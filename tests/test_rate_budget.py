@@ -1,0 +1,104 @@
+"""The shared rate budget, on Azurite's Table storage: a sliding window per vendor limit, pauses learned from
+the vendor's answers, live pulls before backfill, and never a wait past the caller's deadline."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from shared.app_context import AppContext
+from shared.pull.rate_budget import OutOfTime, Priority, RateBudget
+from shared.settings import RateLimit
+from tests.conftest import FakeClock
+
+MINUTE = (RateLimit(3, 60),)
+
+
+@pytest.fixture
+def budget(ctx: AppContext, clock: FakeClock) -> RateBudget:
+    made = RateBudget(ctx.storage.tables, margin_seconds=2, clock=clock, sleep=clock.advance)
+    made.ensure()
+    return made
+
+
+def test_a_full_window_waits_until_its_oldest_request_leaves_it(budget: RateBudget, clock: FakeClock) -> None:
+    waits = []
+    for _ in range(3):
+        waits.append(budget.acquire("whoop", "app", MINUTE))
+        clock.advance(10)
+    assert waits == [0, 0, 0]
+    started = clock.now
+    waited = budget.acquire("whoop", "app", MINUTE)  # the 4th: the first left the window at +62 s
+    assert clock.now == pytest.approx(started - 30 + 62, abs=0.1) and waited == pytest.approx(32, abs=0.1)
+    assert budget.usage("whoop", "app", MINUTE[0]) == 3
+
+
+def test_each_key_has_its_own_budget(budget: RateBudget) -> None:
+    limit = (RateLimit(1, 3600),)
+    assert budget.acquire("fitbit", "user-a", limit) == 0
+    assert budget.acquire("fitbit", "user-b", limit) == 0
+    with pytest.raises(OutOfTime) as stop:
+        budget.acquire("fitbit", "user-a", limit, deadline=budget.clock() + 60)
+    assert stop.value.retry_after == pytest.approx(3602, abs=1)
+
+
+def test_a_day_limit_counts_in_minute_buckets(budget: RateBudget, clock: FakeClock) -> None:
+    budget.exact_up_to = 20  # WHOOP's 10,000 a day, scaled down: limits above this count per minute
+    limits = (RateLimit(10, 60), RateLimit(150, 86_400))
+    for _ in range(150):
+        budget.acquire("whoop", "app", limits)
+        clock.advance(7.0)
+    with pytest.raises(OutOfTime) as stop:
+        budget.acquire("whoop", "app", limits, deadline=clock.now + 3600)
+    # the day's first minute leaves the window a day (and the margin) after it began
+    assert 86_400 - 150 * 7 < stop.value.retry_after <= 86_400 + 62
+
+
+def test_a_429_pauses_every_worker_until_the_vendors_reset(budget: RateBudget, clock: FakeClock) -> None:
+    budget.observe("whoop", "app", status=429, remaining=0, reset_seconds=40)
+    started = clock.now
+    budget.acquire("whoop", "app", MINUTE)
+    assert clock.now - started == pytest.approx(42, abs=0.1)  # the reset, plus the margin
+    budget.observe("whoop", "app", status=200, remaining=0, reset_seconds=20)  # "0 remaining" pauses too
+    with pytest.raises(OutOfTime):
+        budget.acquire("whoop", "app", MINUTE, deadline=clock.now + 5)
+
+
+def test_live_pulls_take_a_freed_slot_before_backfill(budget: RateBudget, clock: FakeClock) -> None:
+    for _ in range(3):
+        budget.acquire("whoop", "app", MINUTE)
+    with pytest.raises(OutOfTime):  # a live pull found the window full: it marks that it is waiting ...
+        budget.acquire("whoop", "app", MINUTE, Priority.LIVE, deadline=clock.now + 1)
+    clock.advance(62.5)  # ... the window has room again, but the live pull's mark is still fresh
+    with pytest.raises(OutOfTime):
+        budget.acquire("whoop", "app", MINUTE, Priority.BACKFILL, deadline=clock.now + 0.1)
+    assert budget.acquire("whoop", "app", MINUTE, Priority.LIVE) == 0
+    clock.advance(5)  # once no live pull is waiting, backfill goes
+    assert budget.acquire("whoop", "app", MINUTE, Priority.BACKFILL) == 0
+
+
+def test_threads_sharing_the_table_never_exceed_the_limit_in_any_window(ctx: AppContext) -> None:
+    limit = (RateLimit(4, 1),)
+    times: list[float] = []
+    guard = threading.Lock()
+
+    def worker() -> None:
+        # one client per worker, the table shared; the margin covers the time between taking a slot and sending
+        budget = RateBudget(ctx.storage.tables, margin_seconds=0.25)
+        for _ in range(4):
+            budget.acquire("whoop", "threads", limit)
+            with guard:
+                times.append(time.time())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    times.sort()
+    assert len(times) == 16
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest == 4  # paced to the limit, never over it
+    assert times[-1] - times[0] >= 3.0
