@@ -1,0 +1,97 @@
+"""Reconciliation: a connection whose notifications have gone quiet gets a live pull, so a missed notification
+costs latency, not data (vendors do lose webhooks: WHOOP retries for about an hour, Codoon never).
+
+The rule: a usable WHOOP, Fitbit or Codoon connection that has had at least one notification (a row in
+``notifyactivity``, kept by ``shared.notify.worker``) is *quiet* when its last notification is older than
+``max(QUIET_FACTOR x usual gap, QUIET_FLOOR_SECONDS)`` (3 x the usual gap, at least 6 hours). Without a usual gap
+yet (a single notification so far) the floor applies. The floor keeps a user whose notifications come in quick
+bursts from being pulled on every run; the factor keeps an irregular user (a sync a day) from counting as quiet
+after one late sync. Gaps under a minute (one Fitbit batch) do not enter the usual gap (see the worker).
+
+Once reconciled, a connection is not reconciled again until as long a quiet period has passed since
+(``reconciled_at`` on its row), so a user who stopped wearing the device costs one pull per quiet period, not
+one per run. ``reconcile`` is called by a timer (``RECONCILE_SCHEDULE``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from azure.data.tables import TableClient, UpdateMode
+from azure.storage.queue import QueueClient
+
+from shared.naming import log_id
+from shared.notify.worker import activity_at
+from shared.pull.planner import live_jobs
+from shared.pull.pull_state import PullStateStore
+from shared.registry import USABLE, Connection, ConnectionRegistry
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RECONCILED_VENDORS = ("whoop", "fitbit", "codoon")
+QUIET_FACTOR = 3.0
+QUIET_FLOOR_SECONDS = 6 * 3600.0
+
+
+def quiet_after(usual_gap_seconds: float | None) -> float:
+    """Seconds without a notification after which a connection counts as quiet."""
+    if usual_gap_seconds is None or usual_gap_seconds <= 0:
+        return QUIET_FLOOR_SECONDS
+    return max(QUIET_FACTOR * usual_gap_seconds, QUIET_FLOOR_SECONDS)
+
+
+def quiet_connections(
+    registry: ConnectionRegistry, activity_table: TableClient, now: float | None = None
+) -> Iterator[Connection]:
+    """Usable WHOOP/Fitbit/Codoon connections with notifications before, quiet for longer than usual (see the
+    module docstring). ``now``: epoch seconds (default: the current time)."""
+    moment = time.time() if now is None else now
+    for row in activity_table.list_entities():
+        vendor, user_id = str(row["PartitionKey"]), str(row["RowKey"])
+        if vendor not in RECONCILED_VENDORS:
+            continue
+        last_at, usual = activity_at(row)
+        if last_at <= 0:
+            continue
+        since = max(last_at, float(row.get("reconciled_at") or 0.0))
+        if moment - since <= quiet_after(usual):
+            continue
+        connection = registry.get(vendor, user_id)
+        if connection is not None and connection.status in USABLE:
+            yield connection
+
+
+def reconcile(
+    settings: Settings,
+    registry: ConnectionRegistry,
+    state: PullStateStore,
+    activity_table: TableClient,
+    queue: QueueClient,
+    now: float | None = None,
+) -> int:
+    """Queue the live pull jobs (``planner.live_jobs``) of every quiet connection on ``queue`` (``pull-jobs``)
+    and mark it reconciled. Returns how many connections were queued."""
+    moment = time.time() if now is None else now
+    connections = jobs = 0
+    for connection in quiet_connections(registry, activity_table, moment):
+        if connection.vendor not in settings.vendors:
+            continue
+        for job in live_jobs(settings, state, connection, datetime.fromtimestamp(moment, UTC)):
+            queue.send_message(job.message())
+            jobs += 1
+        activity_table.update_entity(
+            {"PartitionKey": connection.vendor, "RowKey": connection.user_id, "reconciled_at": moment},
+            mode=UpdateMode.MERGE,
+        )
+        connections += 1
+        log.info(
+            "reconcile: %s connection=%s quiet, live pull queued",
+            connection.vendor,
+            log_id(connection.vendor, connection.user_id),
+        )
+    log.info("reconcile: queued %d jobs for %d quiet connections", jobs, connections)
+    return connections

@@ -1,0 +1,496 @@
+"""The receiving half of vendor notifications: ``NotificationIntake.handle`` on raw bytes against Azurite.
+
+Correct signatures are computed here from the documented formulas (vendors.md 1.4 and 2.4), independently
+of the code under test; every way a signature can be wrong comes from ``sandbox.notify``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from sandbox import Sandbox
+from sandbox.notify import (
+    FITBIT_WRONG,
+    WHOOP_WRONG,
+    FitbitWrong,
+    WhoopWrong,
+    codoon_form,
+    fitbit_item,
+    signed_fitbit,
+    signed_whoop,
+    whoop_event,
+)
+from shared.app_context import AppContext
+from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
+from shared.notify.intake import MAX_BODY_BYTES, NotificationIntake, purge_dedup
+from shared.notify.parse import Notification
+from shared.settings import Settings, load_settings
+from tests.conftest import KNOWN_SECRETS, secrets_in
+
+VERIFY_CODE = "fitbit-verify-" + secrets.token_hex(16)
+KNOWN_SECRETS.add(VERIFY_CODE)
+WHOOP_USER = 10129
+
+
+class EpochClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    intake: NotificationIntake
+    queue: QueueClient
+    table: TableClient
+    clock: EpochClock
+    sandbox: Sandbox
+
+    def another(self, **changes: Any) -> NotificationIntake:
+        """An intake like the rig's, with other settings, clients or verification code."""
+        args: dict[str, Any] = {
+            "settings": self.settings,
+            "queue": self.queue,
+            "dedup_table": self.table,
+            "clock": self.clock,
+            "fitbit_verify_code": VERIFY_CODE,
+        }
+        return NotificationIntake(**{**args, **changes})
+
+    def secret(self, vendor: str) -> str:
+        return self.sandbox.clients[vendor][1]
+
+    def post(self, vendor: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any] | None]:
+        return self.intake.handle(vendor, "POST", headers, {}, body)
+
+    def messages(self) -> list[dict[str, Any]]:
+        found = []
+        for message in self.queue.receive_messages(messages_per_page=32, visibility_timeout=60):
+            found.append(json.loads(message.content))
+        return found
+
+    def dedup_rows(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.table.list_entities()]
+
+
+@pytest.fixture
+def rig(ctx: AppContext, sandbox: Sandbox) -> Rig:
+    clock = EpochClock()
+    queue = ctx.storage.queue(NOTIFY_QUEUE)
+    table = ctx.storage.tables.get_table_client(NOTIFY_DEDUP_TABLE)
+    intake = NotificationIntake(ctx.settings, queue, table, clock, fitbit_verify_code=VERIFY_CODE)
+    intake.ensure()
+    return Rig(ctx.settings, intake, queue, table, clock, sandbox)
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    caplog.set_level(logging.INFO, logger="shared.notify")
+    yield caplog
+
+
+# -- the documented formulas, computed here ----------------------------------------------------------------
+def fitbit_formula(client_secret: str, body: bytes) -> str:
+    digest = hmac.new((client_secret + "&").encode(), body, hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def whoop_formula(client_secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(client_secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def deliver(intake: NotificationIntake, vendor: str, request: tuple[dict[str, str], bytes]) -> int:
+    headers, body = request
+    return intake.handle(vendor, "POST", headers, {}, body)[0]
+
+
+def whoop_request(rig: Rig, event: dict[str, Any], at: float | None = None) -> tuple[dict[str, str], bytes]:
+    body = json.dumps(event).encode()
+    stamp = str(int((rig.clock.now if at is None else at) * 1000))
+    return {
+        "X-WHOOP-Signature-Timestamp": stamp,
+        "X-WHOOP-Signature": whoop_formula(rig.secret("whoop"), stamp, body),
+    }, body
+
+
+# -- correct signatures ------------------------------------------------------------------------------------
+def test_a_correctly_signed_fitbit_batch_is_queued_one_message_per_notification(rig: Rig) -> None:
+    body = (
+        b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":"ABC123","ownerType":"user",'
+        b'"subscriptionId":"sub-1"},\n {"collectionType": "activities", "date": "2026-11-21", "ownerId": "ABC123",'
+        b' "ownerType": "user", "subscriptionId": "sub-1"}]'
+    )
+    headers = {"Content-Type": "application/json", "X-Fitbit-Signature": fitbit_formula(rig.secret("fitbit"), body)}
+    assert rig.post("fitbit", headers, body) == (204, None)
+    messages = sorted(rig.messages(), key=lambda m: m["date"])
+    assert [(m["collection"], m["date"], m["vendor_user_id"]) for m in messages] == [
+        ("sleep", "2026-11-20", "ABC123"),
+        ("activities", "2026-11-21", "ABC123"),
+    ]
+    first = messages[0]
+    assert first["v"] == 1 and first["vendor"] == "fitbit" and first["kind"] == "sleep"
+    assert first["action"] == "updated" and first["subscription_id"] == "sub-1"
+    assert first["trace_id"] is None and first["record_id"] is None
+    assert datetime.fromisoformat(first["received_at"]).timestamp() == pytest.approx(rig.clock.now, abs=0.01)
+    assert not secrets_in(json.dumps(messages))
+
+
+def test_a_correctly_signed_whoop_event_is_queued(rig: Rig) -> None:
+    event = whoop_event(WHOOP_USER, "recovery.updated")
+    headers, body = whoop_request(rig, event)
+    headers["x-whoop-signature"] = headers.pop("X-WHOOP-Signature")  # header names are case-insensitive
+    assert rig.post("whoop", headers, body) == (204, None)
+    (message,) = rig.messages()
+    assert message == {
+        "v": 1,
+        "vendor": "whoop",
+        "vendor_user_id": str(WHOOP_USER),
+        "kind": "recovery.updated",
+        "collection": "recovery",
+        "action": "updated",
+        "record_id": event["id"],  # recovery: the sleep's UUID
+        "date": None,
+        "trace_id": event["trace_id"],
+        "subscription_id": None,
+        "start_time": None,
+        "end_time": None,
+        "received_at": message["received_at"],
+    }
+    assert [row["PartitionKey"] for row in rig.dedup_rows()] == [event["trace_id"]]
+    assert Notification.from_message(json.dumps(message)).record_id == event["id"]  # what the worker reads
+
+
+def test_the_sandbox_signs_as_the_documented_formulas_do(rig: Rig) -> None:
+    headers, body = signed_fitbit(rig.secret("fitbit"), [fitbit_item("ABC123", "body", "2026-11-20")])
+    assert headers["X-Fitbit-Signature"] == fitbit_formula(rig.secret("fitbit"), body)
+    headers, body = signed_whoop(rig.secret("whoop"), whoop_event(WHOOP_USER), timestamp_ms=1_800_000_000_123)
+    assert headers["X-WHOOP-Signature-Timestamp"] == "1800000000123"
+    assert headers["X-WHOOP-Signature"] == whoop_formula(rig.secret("whoop"), "1800000000123", body)
+
+
+def test_a_correct_signature_holding_a_plus_is_accepted(rig: Rig) -> None:
+    headers, body = signed_fitbit(rig.secret("fitbit"), [fitbit_item("ABC123", "foods", "2026-11-20")], want_plus=True)
+    assert "+" in headers["X-Fitbit-Signature"]
+    assert rig.post("fitbit", headers, body) == (204, None)
+    stamp_ms = int(rig.clock.now * 1000)
+    headers, body = signed_whoop(rig.secret("whoop"), whoop_event(WHOOP_USER), stamp_ms, want_plus=True)
+    assert "+" in headers["X-WHOOP-Signature"]
+    assert rig.post("whoop", headers, body) == (204, None)
+    assert len(rig.messages()) == 2
+
+
+# -- every way a signature can be wrong --------------------------------------------------------------------
+@pytest.mark.parametrize("wrong", FITBIT_WRONG)
+def test_a_wrong_fitbit_signature_is_answered_404_logged_and_not_queued(
+    rig: Rig, logs: pytest.LogCaptureFixture, wrong: FitbitWrong
+) -> None:
+    headers, body = signed_fitbit(rig.secret("fitbit"), [fitbit_item("ABC123", "sleep", "2026-11-20")], wrong=wrong)
+    assert rig.post("fitbit", headers, body) == (404, {"error": "not found"})
+    assert rig.messages() == []
+    rejections = [r.getMessage() for r in logs.records if "notify rejected vendor=fitbit status=404" in r.getMessage()]
+    assert len(rejections) == 1 and "X-Fitbit-Signature" in rejections[0]
+    signature = headers.get("X-Fitbit-Signature")
+    assert signature is None or signature not in logs.text
+    assert body.decode() not in logs.text and "ABC123" not in logs.text
+
+
+@pytest.mark.parametrize("wrong", WHOOP_WRONG)
+def test_a_wrong_whoop_signature_is_answered_401_and_the_genuine_retry_still_accepted(
+    rig: Rig, logs: pytest.LogCaptureFixture, wrong: WhoopWrong
+) -> None:
+    event = whoop_event(WHOOP_USER, "workout.deleted")
+    headers, body = signed_whoop(rig.secret("whoop"), event, int(rig.clock.now * 1000), wrong=wrong)
+    assert rig.post("whoop", headers, body) == (401, {"error": "invalid signature"})
+    assert rig.messages() == [] and rig.dedup_rows() == []
+    assert any("notify rejected vendor=whoop status=401" in r.getMessage() for r in logs.records)
+    signature = headers.get("X-WHOOP-Signature")
+    assert signature is None or signature not in logs.text
+    assert event["trace_id"] not in logs.text  # the body is never logged
+
+    headers, body = signed_whoop(rig.secret("whoop"), event, int(rig.clock.now * 1000))
+    assert rig.post("whoop", headers, body) == (204, None)
+    assert [m["trace_id"] for m in rig.messages()] == [event["trace_id"]]
+
+
+def test_the_whoop_timestamp_window_is_five_minutes_either_way(rig: Rig) -> None:
+    now = rig.clock.now
+    for offset, status in ((-299, 204), (299, 204), (-301, 401), (301, 401), (-86400, 401)):
+        headers, body = whoop_request(rig, whoop_event(WHOOP_USER), at=now + offset)
+        assert rig.post("whoop", headers, body)[0] == status, offset
+    assert len(rig.messages()) == 2
+
+
+def test_a_signature_over_one_body_does_not_cover_another(rig: Rig) -> None:
+    headers, body = whoop_request(rig, whoop_event(WHOOP_USER))
+    tampered = body.replace(b"sleep.updated", b"sleep.deleted")
+    assert rig.post("whoop", headers, tampered)[0] == 401
+    headers, body = signed_fitbit(rig.secret("fitbit"), [fitbit_item("ABC123", "sleep", "2026-11-20")])
+    assert rig.post("fitbit", headers, body + b" ")[0] == 404
+    assert rig.messages() == []
+
+
+# -- Fitbit's verification handshake --------------------------------------------------------------------------
+def test_fitbit_verify_handshake_answers_204_for_the_code_and_404_otherwise(
+    rig: Rig, logs: pytest.LogCaptureFixture
+) -> None:
+    handle = rig.intake.handle
+    assert handle("fitbit", "GET", {}, {"verify": VERIFY_CODE}, b"") == (204, None)
+    for wrong in (VERIFY_CODE + "x", VERIFY_CODE[:-1], "", "é" * 5):
+        assert handle("fitbit", "GET", {}, {"verify": wrong}, b"")[0] == 404
+    assert handle("fitbit", "GET", {}, {}, b"")[0] == 404
+    no_code = rig.another(fitbit_verify_code="")  # not configured: no code ever matches
+    assert no_code.handle("fitbit", "GET", {}, {"verify": ""}, b"")[0] == 404
+    assert no_code.handle("fitbit", "GET", {}, {"verify": VERIFY_CODE}, b"")[0] == 404
+    assert handle("whoop", "GET", {}, {"verify": VERIFY_CODE}, b"")[0] == 405
+    assert rig.messages() == []
+    assert VERIFY_CODE not in logs.text
+
+
+# -- Codoon's form -------------------------------------------------------------------------------------------
+def test_a_codoon_form_is_answered_200_once_queued(rig: Rig) -> None:
+    headers, body = codoon_form("8f1c2d3e-user", "gps_sports", "route-77", "2017-05-01 07:00:00", "2017-05-01 08:10:00")
+    assert rig.post("codoon", headers, body) == (200, {"queued": 1})
+    (message,) = rig.messages()
+    assert (message["vendor"], message["vendor_user_id"], message["collection"]) == (
+        "codoon",
+        "8f1c2d3e-user",
+        "gps_sports",
+    )
+    assert (message["record_id"], message["start_time"], message["end_time"]) == (
+        "route-77",
+        "2017-05-01 07:00:00",
+        "2017-05-01 08:10:00",
+    )
+    raw = b"user_id=u1&catalog=activities&resource_id=r1&start_time=1493622000&end_time=1493626200"
+    assert rig.post("codoon", {}, raw) == (200, {"queued": 1})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"user_id=u1&catalog=activities&resource_id=r1&start_time=1",  # end_time missing
+        b"user_id=u1&user_id=u2&catalog=activities&resource_id=r1&start_time=1&end_time=2",  # twice
+        b"user_id=u%2F1&catalog=activities&resource_id=r1&start_time=1&end_time=2",  # '/' in an id
+        b"user_id=u1&catalog=activities&resource_id=&start_time=1&end_time=2",  # empty
+        b'{"user_id": "u1"}',
+        b"\xff\xfe",
+        b"",
+    ],
+)
+def test_a_malformed_codoon_form_is_answered_400(rig: Rig, body: bytes) -> None:
+    status, answer = rig.post("codoon", {"Content-Type": "application/x-www-form-urlencoded"}, body)
+    assert status == 400 and answer and "error" in answer
+    assert rig.messages() == []
+
+
+# -- malformed input, limits, methods, vendors -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"\xff{}",
+        b'{"collectionType":"sleep"}',  # an object, not an array
+        b'[{"collectionType":"sleep","date":"2026-02-30","ownerId":"A","subscriptionId":"s"}]',
+        b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":"A/B","subscriptionId":"s"}]',
+        b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":"A","subscriptionId":"s","ownerType":"x"}]',
+        b"[1]",
+        b"[" * 100_000,
+    ],
+)
+def test_a_signed_but_malformed_fitbit_body_is_answered_400(rig: Rig, body: bytes) -> None:
+    headers = {"X-Fitbit-Signature": fitbit_formula(rig.secret("fitbit"), body)}
+    status, answer = rig.post("fitbit", headers, body)
+    assert status == 400 and answer and "error" in answer
+    assert rig.messages() == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        [],
+        {"user_id": True, "id": "a", "type": "sleep.updated", "trace_id": "t"},
+        {"user_id": 1, "id": "a", "type": "sleep", "trace_id": "t"},
+        {"user_id": 1, "id": "a", "type": "sleep.updated"},
+        {"user_id": 1, "id": "a", "type": "sleep.updated", "trace_id": "a#b"},
+        {"user_id": 1.5, "id": "a", "type": "sleep.updated", "trace_id": "t"},
+    ],
+)
+def test_a_signed_but_malformed_whoop_body_is_answered_400(rig: Rig, event: Any) -> None:
+    headers, body = whoop_request(rig, event)
+    status, answer = rig.post("whoop", headers, body)
+    assert status == 400 and answer and "error" in answer
+    assert rig.messages() == [] and rig.dedup_rows() == []
+
+
+def test_vendors_methods_and_sizes(rig: Rig, app_env: dict[str, str]) -> None:
+    handle = rig.intake.handle
+    assert handle("garmin", "POST", {}, {}, b"[]")[0] == 404
+    assert handle("WHOOP", "POST", {}, {}, b"{}")[0] == 404
+    assert handle("", "GET", {}, {}, b"")[0] == 404
+    for vendor in ("whoop", "fitbit", "codoon"):
+        assert handle(vendor, "HEAD", {}, {}, b"") == (204, None)
+        assert handle(vendor, "PUT", {}, {}, b"")[0] == 405
+    assert handle("codoon", "GET", {}, {}, b"")[0] == 405
+    huge = b"[" + b" " * MAX_BODY_BYTES + b"]"
+    assert (
+        handle("fitbit", "POST", {"X-Fitbit-Signature": fitbit_formula(rig.secret("fitbit"), huge)}, {}, huge)[0] == 413
+    )
+    without_codoon = {k: v for k, v in app_env.items() if not k.startswith("CODOON_CLIENT")}
+    disabled = rig.another(settings=load_settings(without_codoon))
+    headers, body = codoon_form("u1", "activities", "r1", "1", "2")
+    assert disabled.handle("codoon", "POST", headers, {}, body)[0] == 404
+    assert disabled.handle("codoon", "HEAD", {}, {}, b"")[0] == 404
+    assert rig.messages() == []
+
+
+# -- duplicates ----------------------------------------------------------------------------------------------
+def test_whoop_duplicates_are_collapsed_on_trace_id(rig: Rig) -> None:
+    event = whoop_event(WHOOP_USER, "sleep.updated")
+    first = whoop_request(rig, event)
+    assert rig.post("whoop", *first) == (204, None)
+    assert rig.post("whoop", *first) == (204, None)  # the same delivery again
+    rig.clock.now += 60
+    assert rig.post("whoop", *whoop_request(rig, event)) == (204, None)  # a retry, signed anew
+    other = dict(event, trace_id=str(uuid.uuid4()))  # same record, another event: not a duplicate
+    assert rig.post("whoop", *whoop_request(rig, other)) == (204, None)
+    assert sorted(m["trace_id"] for m in rig.messages()) == sorted([event["trace_id"], other["trace_id"]])
+
+
+def test_concurrent_duplicates_make_one_message(rig: Rig) -> None:
+    event = whoop_event(WHOOP_USER, "workout.updated")
+    request = whoop_request(rig, event)
+    results: list[tuple[int, Any]] = []
+    barrier = threading.Barrier(12)
+
+    def deliver() -> None:
+        barrier.wait()
+        results.append(rig.post("whoop", *request))
+
+    threads = [threading.Thread(target=deliver) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [(204, None)] * 12
+    assert [m["trace_id"] for m in rig.messages()] == [event["trace_id"]]
+
+
+def test_old_dedup_rows_are_purged(rig: Rig) -> None:
+    assert rig.post("whoop", *whoop_request(rig, whoop_event(WHOOP_USER))) == (204, None)
+    assert purge_dedup(rig.table, timedelta(hours=1)) == 0
+    assert purge_dedup(rig.table, timedelta(hours=1), now=datetime.now(UTC) + timedelta(hours=2)) == 1
+    assert rig.dedup_rows() == []
+
+
+# -- storage failures -----------------------------------------------------------------------------------------
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_queue_gone_answers_503_acknowledges_nothing_and_the_retry_is_accepted(rig: Rig) -> None:
+    rig.queue.delete_queue()
+    event = whoop_event(WHOOP_USER, "sleep.deleted")
+    request = whoop_request(rig, event)
+    status, answer = rig.post("whoop", *request)
+    assert status == 503 and answer == {"error": "temporarily unavailable, retry later"}
+    assert rig.dedup_rows() == []  # released, so that WHOOP's retry is not taken for a duplicate
+    # one item: Azurite may accept a parallel write to a queue it is still deleting (a batch whose writes
+    # partly succeed is answered 503 all the same: see the test of a Fitbit batch with a failed write)
+    fitbit = signed_fitbit(rig.secret("fitbit"), [fitbit_item("ABC123", "sleep", "2026-11-20")])
+    assert rig.post("fitbit", *fitbit)[0] == 503
+    assert rig.post("codoon", *codoon_form("u1", "activities", "r1", "1", "2"))[0] == 503
+
+    rig.intake.ensure()  # the queue is back
+    assert rig.messages() == []
+    assert rig.post("whoop", *request) == (204, None)
+    assert [m["trace_id"] for m in rig.messages()] == [event["trace_id"]]
+
+
+def test_queue_unreachable_answers_503_quickly_and_nothing_is_queued(rig: Rig) -> None:
+    dead = QueueClient(
+        f"http://127.0.0.1:{closed_port()}/devstoreaccount1",
+        NOTIFY_QUEUE,
+        credential={"account_name": "devstoreaccount1", "account_key": "a2V5"},
+        message_encode_policy=TextBase64EncodePolicy(),
+    )
+    intake = rig.another(queue=dead)
+    event = whoop_event(WHOOP_USER)
+    started = time.monotonic()
+    assert deliver(intake, "whoop", whoop_request(rig, event)) == 503
+    fitbit = signed_fitbit(rig.secret("fitbit"), [fitbit_item("ABC123", "body", "2026-11-20")])
+    assert deliver(intake, "fitbit", fitbit) == 503
+    assert time.monotonic() - started < 5  # no SDK back-off (15 s) beyond the vendors' deadlines
+    assert rig.dedup_rows() == [] and rig.messages() == []
+    assert rig.post("whoop", *whoop_request(rig, event)) == (204, None)
+    assert len(rig.messages()) == 1
+
+
+def test_dedup_table_unavailable_answers_503_and_nothing_is_queued(rig: Rig) -> None:
+    rig.table.delete_table()
+    assert rig.post("whoop", *whoop_request(rig, whoop_event(WHOOP_USER)))[0] == 503
+    assert rig.messages() == []
+
+
+class FlakyQueue:
+    """A queue that fails the n-th send: a batch's earlier messages land, then the batch is answered 503."""
+
+    def __init__(self, real: QueueClient, fail_on: int) -> None:
+        self.real, self.fail_on, self.sent = real, fail_on, 0
+        self.lock = threading.Lock()
+
+    def send_message(self, content: str, **kwargs: Any) -> Any:
+        with self.lock:
+            self.sent += 1
+            if self.sent >= self.fail_on:
+                raise ConnectionError("queue unavailable")
+        return self.real.send_message(content, **kwargs)
+
+
+def test_a_fitbit_batch_with_a_failed_write_is_answered_503_so_fitbit_sends_it_again(rig: Rig) -> None:
+    intake = rig.another(queue=FlakyQueue(rig.queue, fail_on=3))
+    items = [fitbit_item("ABC123", "sleep", f"2026-11-{day:02d}") for day in range(1, 6)]
+    assert deliver(intake, "fitbit", signed_fitbit(rig.secret("fitbit"), items)) == 503
+    assert len(rig.messages()) < len(items)  # some landed; the whole batch is answered 503 and comes again
+
+
+def test_a_dedup_row_that_cannot_be_released_is_logged(rig: Rig, logs: pytest.LogCaptureFixture) -> None:
+    class NoDelete:
+        def __init__(self, real: TableClient) -> None:
+            self.real = real
+
+        def create_entity(self, entity: dict[str, Any], **kwargs: Any) -> Any:
+            return self.real.create_entity(entity, **kwargs)
+
+        def delete_entity(self, *args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("table unavailable")
+
+    intake = rig.another(queue=FlakyQueue(rig.queue, fail_on=1), dedup_table=NoDelete(rig.table))
+    event = whoop_event(WHOOP_USER)
+    assert deliver(intake, "whoop", whoop_request(rig, event)) == 503
+    assert any("dedup row not removed" in r.getMessage() for r in logs.records)
+    with pytest.raises(ResourceExistsError):
+        rig.table.create_entity({"PartitionKey": event["trace_id"], "RowKey": "whoop"})
