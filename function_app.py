@@ -6,8 +6,14 @@ import azure.functions as func
 
 from shared import http_handlers, rotation
 from shared.app_context import get_context
+from shared.notify import NOTIFY_QUEUE
+from shared.notify.reconcile import reconcile
+from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
 from shared.settings import load_settings
 from shared.storage import ROTATE_QUEUE
+from shared.telemetry import configure_telemetry
+
+configure_telemetry()  # OpenTelemetry to Application Insights when the app has a connection string
 
 load_settings()  # validated at start: a missing or malformed setting stops the app, naming the setting
 
@@ -27,8 +33,39 @@ def rotate_tokens(timer: func.TimerRequest) -> None:
 def rotate_connection(msg: func.QueueMessage) -> None:
     """Rotate one connection under its lock. A malformed message fails and ends in the poison queue."""
     vendor, user_id, force = rotation.parse_rotation_message(msg.get_body())
-    result = rotation.rotate_one(get_context().tokens, vendor, user_id, force=force)
-    logging.info("rotate_connection vendor=%s outcome=%s", vendor, result.outcome.value)
+    rotation.rotate_one(get_context().tokens, vendor, user_id, force=force)
+
+
+@app.timer_trigger(schedule="%PULL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+def pull_data(timer: func.TimerRequest) -> None:
+    """Hourly: one queue message per usable connection and data type, from its watermark to today."""
+    if timer.past_due:
+        logging.warning("pull_data is running late (past due)")
+    get_context().pull.enqueue_live()
+
+
+@app.queue_trigger(arg_name="msg", queue_name=LIVE_QUEUE, connection="AzureWebJobsStorage")
+def pull_worker(msg: func.QueueMessage) -> None:
+    """Pull one data type of one connection and move its watermark. Transient failures retry, then poison."""
+    get_context().pull.work_live(msg.get_body())
+
+
+@app.queue_trigger(arg_name="msg", queue_name=BACKFILL_QUEUE, connection="AzureWebJobsStorage")
+def backfill_worker(msg: func.QueueMessage) -> None:
+    """Pull one backfill chunk (after live pulls, which go first for the rate budget)."""
+    get_context().pull.work_backfill(msg.get_body())
+
+
+@app.route(route="backfill", methods=["POST"])
+def backfill(req: func.HttpRequest) -> func.HttpResponse:
+    """Function key. {"vendor", "user_id", "start", "end", "data_types"?} -> 202 {"job_id", "status_url"}."""
+    return http_handlers.backfill_start(req)
+
+
+@app.route(route="backfill/{job_id}", methods=["GET"])
+def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
+    """Function key. A backfill's progress: chunks done/total, records landed, errors, time left."""
+    return http_handlers.backfill_status(req)
 
 
 @app.route(route="connect/{vendor}", methods=["POST"])
@@ -47,6 +84,25 @@ def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
 def connection(req: func.HttpRequest) -> func.HttpResponse:
     """Function key. GET: a connection's health (never a token). DELETE: disconnect (?purge=true)."""
     return http_handlers.connection(req)
+
+
+@app.route(route="notify/{vendor}", methods=["GET", "POST", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
+def notify(req: func.HttpRequest) -> func.HttpResponse:
+    """Anonymous: vendor notifications (webhooks). The vendor's own signature is checked on the raw body."""
+    return http_handlers.notify(req)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=NOTIFY_QUEUE, connection="AzureWebJobsStorage")
+def notify_worker(msg: func.QueueMessage) -> None:
+    """Fetch and land what one notification names. Transient failures retry, then poison."""
+    get_context().notify_worker.handle(msg.get_body())
+
+
+@app.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+def reconcile_notifications(timer: func.TimerRequest) -> None:
+    """Connections whose notifications have gone quiet for longer than usual get a live pull."""
+    ctx = get_context()
+    reconcile(ctx.settings, ctx.registry, ctx.pull_state, ctx.notify_activity, ctx.storage.queue(LIVE_QUEUE))
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

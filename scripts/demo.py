@@ -3,7 +3,9 @@
 Starts Azurite (the real Azure Storage emulator) and the sandbox vendors, then, through the app's own
 function handlers as the Functions host would call them: connects a demo user to WHOOP, Fitbit and Codoon
 (connect link -> vendor consent -> callback), runs the six-hourly rotation (timer -> queue -> worker),
-refreshes an expired access token on demand, and prints the status table. Tokens live in a local secret
+refreshes an expired access token on demand, runs the hourly pull (timer -> queue -> worker) and a year's
+WHOOP backfill (HTTP -> queue -> worker), prints per vendor and type the records, curated blobs and dates that
+landed, and prints the status table. Tokens live in a local secret
 store in a temporary folder; nothing is printed but health.
 """
 
@@ -78,6 +80,79 @@ def refresh_on_demand(sandbox: Sandbox) -> None:
     )
 
 
+def drain_and_work(queue_name: str, function: str) -> list[dict[str, object]]:
+    """Deliver every message of a queue to its function, as the host would (continuations included)."""
+    from azure.functions import QueueMessage
+
+    from shared.app_context import get_context
+
+    queue = get_context().storage.queue(queue_name)
+    done: list[dict[str, object]] = []
+    while messages := list(queue.receive_messages(messages_per_page=32, visibility_timeout=300)):
+        for message in messages:
+            invoke(function, QueueMessage(id=message.id, body=message.content, pop_receipt=message.pop_receipt))
+            queue.delete_message(message)
+            done.append(json.loads(message.content))
+    return done
+
+
+def landed_table(only: str | None = None) -> None:
+    from collections import defaultdict
+
+    from shared.app_context import get_context
+    from shared.layout import CURATED_CONTAINER, RAW_CONTAINER
+
+    blobs = get_context().storage.blobs
+    raw: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for blob in blobs.get_container_client(RAW_CONTAINER).list_blobs():
+        vendor, data_type, _, day, _ = blob.name.split("/")
+        raw[(vendor, data_type)].append(day.removeprefix("date="))
+    lines: dict[tuple[str, str], int] = defaultdict(int)
+    for blob in blobs.get_container_client(CURATED_CONTAINER).list_blobs():
+        vendor, data_type = blob.name.split("/")[:2]
+        lines[(vendor, data_type)] += 1
+    print(f"  {'VENDOR':7} {'TYPE':11} {'RECORDS':>7} {'CURATED':>7}  DATES")
+    for (vendor, data_type), days in sorted(raw.items()):
+        if only and vendor != only:
+            continue
+        print(
+            f"  {vendor:7} {data_type:11} {len(days):7} {lines[(vendor, data_type)]:7}  "
+            f"{min(days)} .. {max(days)} ({len(set(days))} days)"
+        )
+
+
+def pull() -> None:
+    from azure.functions.timer import TimerRequest
+
+    from shared.pull.jobs import LIVE_QUEUE
+
+    invoke("pull_data", TimerRequest(past_due=False))
+    jobs = drain_and_work(LIVE_QUEUE, "pull_worker")
+    print(f"  the pull timer queued {len(jobs)} jobs (one per connection and data type); the worker pulled each.")
+    print("  Landed in raw/ (one blob per record, on its local date) and curated/ (JSON lines per record):")
+    landed_table()
+
+
+def backfill() -> None:
+    from datetime import date, timedelta
+
+    from shared.pull.jobs import BACKFILL_QUEUE
+
+    end = date.today() - timedelta(days=31)
+    body = {"vendor": "whoop", "user_id": USER, "start": str(end - timedelta(days=364)), "end": str(end)}
+    started = json.loads(http("backfill", "POST", "backfill", body=body).get_body())
+    job_id = started["job_id"]
+    print(f"  POST /api/backfill {body['start']}..{body['end']}: job {job_id}, {started['chunks']} chunks queued")
+    drain_and_work(BACKFILL_QUEUE, "backfill_worker")
+    progress = json.loads(http("backfill_status", "GET", f"backfill/{job_id}", route={"job_id": job_id}).get_body())
+    print(
+        f"  GET /api/backfill/{job_id}: {progress['status']}, {progress['chunks_done']}/{progress['chunks_total']} "
+        f"chunks, {progress['records_landed']} records landed, {progress['requests']} vendor requests, "
+        f"{len(progress['errors'])} errors"
+    )
+    landed_table("whoop")
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="wearsync-demo-") as workdir, Azurite() as azurite, Sandbox() as sandbox:
         step(f"Azurite on {azurite.ports}, sandbox vendors at {sandbox.base_url}, secrets in a local store")
@@ -97,6 +172,10 @@ def main() -> int:
         rotate()
         step("Refresh on demand")
         refresh_on_demand(sandbox)
+        step("Pull (timer pull_data -> queue pull-jobs -> pull_worker), the last 30 days of each vendor")
+        pull()
+        step("Backfill a year of WHOOP before that (POST /api/backfill -> queue backfill-jobs -> backfill_worker)")
+        backfill()
         step("Status (python -m shared status)")
         from shared import cli
 

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from functools import cached_property
 
 import requests
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
 from shared.connect_flow import ConnectFlow
 from shared.locks import ConnectionLocks
+from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
+from shared.notify.intake import NotificationIntake
+from shared.notify.worker import NOTIFY_ACTIVITY_TABLE, NOTIFY_UNKNOWN_TABLE, NotificationWorker
 from shared.oauth_state import OAuthStateStore
+from shared.pull.backfill import BackfillJobs
+from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
+from shared.pull.pull_state import PullStateStore
+from shared.pull.puller import Puller
+from shared.pull.rate_budget import RateBudget
+from shared.pull.service import PullService
+from shared.pull.sink import RecordSink
 from shared.registry import ConnectionRegistry
 from shared.settings import Settings, load_settings
 from shared.storage import ROTATE_QUEUE, Storage
@@ -72,6 +85,60 @@ class AppContext:
             self.http,
         )
 
+    @cached_property
+    def budget(self) -> RateBudget:
+        return RateBudget(self.storage.tables, self.settings.rate_limit_margin_seconds)
+
+    @cached_property
+    def pull_state(self) -> PullStateStore:
+        return PullStateStore(self.storage.tables)
+
+    @cached_property
+    def sink(self) -> RecordSink:
+        return RecordSink(self.storage.blobs)
+
+    @cached_property
+    def backfills(self) -> BackfillJobs:
+        return BackfillJobs(self.storage.tables)
+
+    @cached_property
+    def puller(self) -> Puller:
+        return Puller(self.settings, self.registry, self.tokens, self.budget, self.pull_state, self.sink, self.http)
+
+    @cached_property
+    def pull(self) -> PullService:
+        return PullService(
+            self.settings, self.registry, self.pull_state, self.puller, self.backfills, self.storage.queue
+        )
+
+    @cached_property
+    def notify(self) -> NotificationIntake:
+        return NotificationIntake(
+            self.settings,
+            self.storage.queue(NOTIFY_QUEUE),
+            self.storage.tables.get_table_client(NOTIFY_DEDUP_TABLE),
+            fitbit_verify_code=self.settings.fitbit_subscriber_verify_code,
+        )
+
+    @cached_property
+    def notify_worker(self) -> NotificationWorker:
+        return NotificationWorker(
+            self.settings,
+            self.registry,
+            self.tokens,
+            self.budget,
+            self.sink,
+            self.puller,
+            self.http,
+            self.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE),
+            activity_table=self.notify_activity,
+            pull_queue=self.storage.queue(LIVE_QUEUE),
+        )
+
+    @property
+    def notify_activity(self) -> TableClient:
+        return self.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
+
     def rotate_queue(self) -> QueueClient:
         return self.storage.queue(ROTATE_QUEUE)
 
@@ -80,6 +147,15 @@ class AppContext:
         self.registry.ensure()
         self.locks.ensure()
         self.states.ensure()
+        self.budget.ensure()
+        self.pull_state.ensure()
+        self.backfills.ensure()
+        self.sink.ensure()
+        self.notify.ensure()
+        self.notify_worker.ensure()
+        for name in (ROTATE_QUEUE, LIVE_QUEUE, BACKFILL_QUEUE):
+            with contextlib.suppress(ResourceExistsError):
+                self.storage.queue(name).create_queue()
 
 
 _lock = threading.Lock()

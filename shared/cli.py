@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from shared.app_context import AppContext, get_context
 from shared.connect_flow import FlowError, link_expiry_iso
+from shared.notify.poison import add_commands as add_poison_commands
+from shared.pull.commands import add_commands as add_pull_commands
 from shared.registry import Connection
 from shared.rotation import rotate_all
 from shared.settings import SettingsError
@@ -98,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (connect, disconnect):
         command.add_argument("--vendor", required=True)
         command.add_argument("--user", required=True)
+    add_pull_commands(sub)
+    add_poison_commands(sub)
     return parser
 
 
@@ -114,4 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlowError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     return code

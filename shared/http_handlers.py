@@ -9,9 +9,11 @@ import logging
 from typing import Any
 
 import azure.functions as func
+from azure.core.exceptions import AzureError
 
 from shared.app_context import get_context
 from shared.connect_flow import FlowError, link_expiry_iso
+from shared.pull.backfill import BackfillError
 
 log = logging.getLogger(__name__)
 MAX_JSON_BODY = 16 * 1024
@@ -100,6 +102,43 @@ def connection(req: func.HttpRequest) -> func.HttpResponse:
         return json_response(flow.describe(vendor, user_id))
     except FlowError as error:
         return json_error(error.status, error.message)
+
+
+def backfill_start(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/backfill {"vendor", "user_id", "start", "end", "data_types"?} -> 202 {"job_id", ...}."""
+    try:
+        started = get_context().pull.start_backfill(_json_body(req))
+    except FlowError as error:
+        return json_error(error.status, error.message)
+    except BackfillError as error:
+        return json_error(error.status, str(error))
+    except AzureError as error:
+        log.warning("backfill not started: storage unavailable (%s)", type(error).__name__)
+        return json_error(503, "storage is unavailable; nothing was queued, try again")
+    started["status_url"] = f"/api/backfill/{started['job_id']}"
+    return json_response(started, 202)
+
+
+def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/backfill/{job_id} -> chunks done and total, records landed, errors, estimated time left."""
+    try:
+        progress = get_context().backfills.progress(req.route_params.get("job_id", ""))
+    except AzureError as error:
+        log.warning("backfill status unavailable: storage (%s)", type(error).__name__)
+        return json_error(503, "storage is unavailable")
+    if progress is None:
+        return json_error(404, "no such backfill job")
+    return json_response(progress)
+
+
+def notify(req: func.HttpRequest) -> func.HttpResponse:
+    """GET|POST|HEAD /api/notify/{vendor}: a vendor notification, verified, queued, then acknowledged."""
+    status, body = get_context().notify.handle(
+        req.route_params.get("vendor", ""), req.method or "", dict(req.headers), dict(req.params), req.get_body() or b""
+    )
+    if body is None:
+        return func.HttpResponse(status_code=status, headers={"Cache-Control": "no-store"})
+    return json_response(body, status)
 
 
 def health(req: func.HttpRequest) -> func.HttpResponse:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from shared import layout, storage
+from shared import resources as app_resources
 from shared.oauth_state import OAuthStateStore
 from shared.registry import ConnectionRegistry
 from shared.settings import SETTING_NAMES, SETTINGS, VENDOR_NAMES, VENDOR_URL_DEFAULTS
@@ -405,16 +406,12 @@ def test_queue_container_and_table_names_match_the_code() -> None:
     tables = {literal(x) for x in string_array(path, "tableNames")}
     assert {storage.LOCKS_CONTAINER, *layout.DATA_CONTAINERS} <= containers
     assert "deploymentContainerName" in string_array(path, "containerNames")
-    assert {storage.ROTATE_QUEUE, f"{storage.ROTATE_QUEUE}-poison"} <= queues
+    assert queues == {*app_resources.WORK_QUEUES, *app_resources.POISON_QUEUES}
     registry = inspect.signature(ConnectionRegistry.__init__).parameters
     states = inspect.signature(OAuthStateStore.__init__).parameters
-    expected_tables = {
-        storage.CONNECTIONS_TABLE,
-        registry["table_name"].default,
-        registry["lookup_table_name"].default,
-        states["table_name"].default,
-    }
-    assert expected_tables <= tables, expected_tables - tables
+    named_in_code = {registry["table_name"].default, registry["lookup_table_name"].default}
+    assert {*named_in_code, states["table_name"].default} <= set(app_resources.TABLES)
+    assert tables == set(app_resources.TABLES), tables ^ set(app_resources.TABLES)
     for type_, loop in (
         ("Microsoft.Storage/storageAccounts/blobServices/containers", "for containerName in containerNames"),
         ("Microsoft.Storage/storageAccounts/queueServices/queues", "for queueName in queueNames"),

@@ -192,6 +192,13 @@ var appSettings = {
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? defaultPublicBaseUrl : publicBaseUrl
   POST_CONNECT_REDIRECT_URL: postConnectRedirectUrl
   ENABLED_VENDORS: enabledVendors
+  PULL_SCHEDULE: '0 5 * * * *'
+  PULL_INITIAL_DAYS: '30'
+  PULL_LOOKBACK_DAYS: '3'
+  PULL_RUN_SECONDS: '420'
+  RATE_LIMIT_MARGIN_SECONDS: '2'
+  RECONCILE_SCHEDULE: '0 30 */2 * * *'
+  FITBIT_SUBSCRIBER_VERIFY_CODE: '' // set with appSettingOverrides once the Fitbit subscriber exists
 
   // Client secrets: Key Vault references (resolved by the platform with keyVaultReferenceIdentity), '' if not stored.
   WHOOP_CLIENT_ID: whoopClientId
@@ -199,6 +206,7 @@ var appSettings = {
   WHOOP_AUTH_URL: 'https://api.prod.whoop.com/oauth/oauth2/auth'
   WHOOP_TOKEN_URL: 'https://api.prod.whoop.com/oauth/oauth2/token'
   WHOOP_API_BASE_URL: 'https://api.prod.whoop.com/developer'
+  WHOOP_RATE_LIMITS: '100/60,10000/86400'
 
   FITBIT_CLIENT_ID: fitbitClientId
   FITBIT_CLIENT_SECRET: empty(clientSecretNames.FITBIT) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${clientSecretNames.FITBIT})'
@@ -206,12 +214,14 @@ var appSettings = {
   FITBIT_TOKEN_URL: 'https://api.fitbit.com/oauth2/token'
   FITBIT_REVOKE_URL: 'https://api.fitbit.com/oauth2/revoke'
   FITBIT_API_BASE_URL: 'https://api.fitbit.com'
+  FITBIT_RATE_LIMITS: '150/3600'
 
   CODOON_CLIENT_ID: codoonClientId
   CODOON_CLIENT_SECRET: empty(clientSecretNames.CODOON) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${clientSecretNames.CODOON})'
   CODOON_AUTH_URL: 'https://openapi.codoon.com/authorize'
   CODOON_TOKEN_URL: 'https://openapi.codoon.com/token'
   CODOON_API_BASE_URL: 'https://openapi.codoon.com/api'
+  CODOON_RATE_LIMITS: ''
 }
 
 // This resource is the app-settings dictionary ('appsettings'), not the 'web' site configuration; checkov applies its

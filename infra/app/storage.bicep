@@ -46,17 +46,30 @@ var containerNames = [
   deploymentContainerName
 ]
 
-// rotate-jobs: shared/storage.py ROTATE_QUEUE; its poison queue is created up front so it can be watched.
+// The work queues of shared/resources.py WORK_QUEUES; each poison queue is created up front so it can be watched.
 var queueNames = [
   'rotate-jobs'
   'rotate-jobs-poison'
+  'pull-jobs'
+  'pull-jobs-poison'
+  'backfill-jobs'
+  'backfill-jobs-poison'
+  'notify-jobs'
+  'notify-jobs-poison'
 ]
 
-// connections + vendorusers: shared/registry.py; oauthstate: shared/oauth_state.py.
+// shared/resources.py TABLES: the registry, OAuth state, pull watermarks, backfill jobs, the shared rate budget,
+// and the notifications' duplicate guard, unknown users and activity.
 var tableNames = [
   'connections'
   'vendorusers'
   'oauthstate'
+  'pullstate'
+  'backfills'
+  'ratebudget'
+  'notifydedup'
+  'notifyunknown'
+  'notifyactivity'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
