@@ -9,6 +9,7 @@ from shared.app_context import get_context
 from shared.notify import NOTIFY_QUEUE
 from shared.notify.reconcile import reconcile
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
+from shared.queue_work import poison_counted
 from shared.settings import load_settings
 from shared.storage import ROTATE_QUEUE
 from shared.telemetry import configure_telemetry
@@ -32,8 +33,9 @@ def rotate_tokens(timer: func.TimerRequest) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=ROTATE_QUEUE, connection="AzureWebJobsStorage")
 def rotate_connection(msg: func.QueueMessage) -> None:
     """Rotate one connection under its lock. A malformed message fails and ends in the poison queue."""
-    vendor, user_id, force = rotation.parse_rotation_message(msg.get_body())
-    rotation.rotate_one(get_context().tokens, vendor, user_id, force=force)
+    with poison_counted(msg, ROTATE_QUEUE):
+        vendor, user_id, force = rotation.parse_rotation_message(msg.get_body())
+        rotation.rotate_one(get_context().tokens, vendor, user_id, force=force)
 
 
 @app.timer_trigger(schedule="%PULL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
@@ -47,13 +49,15 @@ def pull_data(timer: func.TimerRequest) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=LIVE_QUEUE, connection="AzureWebJobsStorage")
 def pull_worker(msg: func.QueueMessage) -> None:
     """Pull one data type of one connection and move its watermark. Transient failures retry, then poison."""
-    get_context().pull.work_live(msg.get_body())
+    with poison_counted(msg, LIVE_QUEUE):
+        get_context().pull.work_live(msg.get_body())
 
 
 @app.queue_trigger(arg_name="msg", queue_name=BACKFILL_QUEUE, connection="AzureWebJobsStorage")
 def backfill_worker(msg: func.QueueMessage) -> None:
     """Pull one backfill chunk (after live pulls, which go first for the rate budget)."""
-    get_context().pull.work_backfill(msg.get_body())
+    with poison_counted(msg, BACKFILL_QUEUE):
+        get_context().pull.work_backfill(msg.get_body())
 
 
 @app.route(route="backfill", methods=["POST"])
@@ -95,7 +99,8 @@ def notify(req: func.HttpRequest) -> func.HttpResponse:
 @app.queue_trigger(arg_name="msg", queue_name=NOTIFY_QUEUE, connection="AzureWebJobsStorage")
 def notify_worker(msg: func.QueueMessage) -> None:
     """Fetch and land what one notification names. Transient failures retry, then poison."""
-    get_context().notify_worker.handle(msg.get_body())
+    with poison_counted(msg, NOTIFY_QUEUE):
+        get_context().notify_worker.handle(msg.get_body())
 
 
 @app.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)

@@ -510,3 +510,38 @@ def test_the_alert_rules_query_the_counters_the_app_emits() -> None:
     outcomes = {o.strip().strip('"') for o in failing.group(1).split(",")}
     # every outcome the alert counts is one rotate_one reports, and it counts every failing one
     assert outcomes == {Outcome.FAILED.value, Outcome.DEGRADED.value, "error"}
+
+
+def test_a_message_failing_its_last_delivery_is_counted_as_poison(reader: InMemoryMetricReader) -> None:
+    import json as json_module
+    from pathlib import Path
+
+    from azure.functions.queue import QueueMessage  # what the worker delivers: it carries the dequeue count
+
+    from shared.queue_work import MAX_DEQUEUE_COUNT, poison_counted
+
+    host = json_module.loads((Path(__file__).resolve().parents[1] / "host.json").read_text())
+    assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DEQUEUE_COUNT
+    for attempt in range(1, MAX_DEQUEUE_COUNT + 1):
+        message = QueueMessage(id=f"m{attempt}", body=b"{}", dequeue_count=attempt)  # type: ignore[no-untyped-call]
+        with pytest.raises(ValueError), poison_counted(message, "pull-jobs"):
+            raise ValueError("the work failed")
+    last = QueueMessage(id="ok", body=b"{}", dequeue_count=MAX_DEQUEUE_COUNT)  # type: ignore[no-untyped-call]
+    with poison_counted(last, "pull-jobs"):
+        pass  # a last delivery that succeeds is not poison
+    assert points(reader, "wearsync.poison_messages") == {attrs(queue="pull-jobs"): 1.0}
+
+
+def test_a_pull_counts_the_records_it_landed(reader: InMemoryMetricReader, ctx: Any, seed: Any) -> None:
+    from datetime import date, timedelta
+
+    from shared.pull.jobs import PullJob
+
+    seed("whoop", "u-count")
+    day = date.today() - timedelta(days=5)
+    outcome = ctx.puller.run(PullJob("whoop", "u-count", "sleep", day - timedelta(days=3), day))
+    again = ctx.puller.run(PullJob("whoop", "u-count", "sleep", day - timedelta(days=3), day))
+    assert outcome.created >= 4 and again.unchanged == outcome.created
+    landed = points(reader, "wearsync.records_landed")
+    assert landed[attrs(vendor="whoop", data_type="sleep", result="created")] == outcome.created
+    assert landed[attrs(vendor="whoop", data_type="sleep", result="unchanged")] == outcome.created

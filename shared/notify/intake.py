@@ -34,6 +34,7 @@ from azure.storage.queue import QueueClient
 
 from shared.notify.parse import PARSERS, MalformedNotification, Notification
 from shared.notify.verify import WHOOP_MAX_SKEW_SECONDS, SignatureRejected, check_fitbit, check_whoop
+from shared.telemetry import count_notification
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +144,18 @@ class NotificationIntake:
             queued = self._accept(vendor, notifications)
         except StorageUnavailable as error:
             log.error("notify not queued vendor=%s count=%d reason=%s", vendor, len(notifications), error)
+            count_notification(vendor, "not_queued")
             return _error(503, "temporarily unavailable, retry later")
         log.info("notify accepted vendor=%s received=%d queued=%d", vendor, len(notifications), queued)
+        count_notification(vendor, "queued")
+        if queued < len(notifications):
+            count_notification(vendor, "duplicate")
         if vendor == "codoon":
             return 200, {"queued": queued}
         return 204, None
 
     def _reject(self, vendor: str, status: int, reason: str, public: str) -> Response:
+        count_notification(vendor, f"rejected_{status}")
         log.warning("notify rejected vendor=%s status=%d reason=%s", vendor, status, reason)
         return _error(status, public)
 

@@ -30,6 +30,7 @@ from shared.pull.sink import RecordSink
 from shared.pull.vendor_api import ConnectionApi, DataCallFailed
 from shared.registry import USABLE, ConnectionRegistry, now_iso
 from shared.settings import Settings
+from shared.telemetry import count_rate_limit_wait, count_records_landed, operation
 from shared.token_service import TokenService, TokenUnavailable
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,21 @@ class Puller:
 
     def run(self, job: PullJob, deadline: float | None = None) -> PullOutcome:
         """Pull ``job`` until done or until ``deadline`` (epoch seconds; default: PULL_RUN_SECONDS from now)."""
+        with operation("backfill_chunk" if job.job_id else "pull", vendor=job.vendor, user_id=job.user_id) as op:
+            outcome = self._run(job, deadline)
+            op.outcome = outcome.status.value
+        for result, count in (
+            ("created", outcome.created),
+            ("updated", outcome.updated),
+            ("unchanged", outcome.unchanged),
+        ):
+            if count:
+                count_records_landed(job.vendor, job.data_type, result, count)
+        if outcome.waited_seconds > 0:
+            count_rate_limit_wait(job.vendor, outcome.waited_seconds)
+        return outcome
+
+    def _run(self, job: PullJob, deadline: float | None) -> PullOutcome:
         kind = self.data_type(job)
         outcome = PullOutcome(job)
         connection = self.registry.get(job.vendor, job.user_id)
