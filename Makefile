@@ -9,7 +9,7 @@ PY    := $(VENV)/bin/python
 PYTHON313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 
-.PHONY: demo test lint typecheck unit index-check infra-check bench bench-chaos clean
+.PHONY: demo test lint typecheck unit index-check infra-check bench bench-chaos bench-pull bench-notify clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is required (python3.13 not found)"; exit 1; }
@@ -57,6 +57,12 @@ test: deps lint typecheck index-check infra-check unit
 
 bench: deps
 	$(PY) -m bench.rotation
+
+bench-pull: deps
+	$(PY) -m bench.pull
+
+bench-notify: deps
+	$(PY) -m bench.notify
 
 bench-chaos: deps
 	$(PY) -m bench.rotation --chaos
