@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, TextIO
 
+from azure.core.exceptions import AzureError
+
 from shared.pull.backfill import BackfillError, BackfillRequest
 from shared.pull.jobs import PullJob
 from shared.pull.puller import PullOutcome, PullStatus
@@ -152,10 +154,10 @@ def run_chunks(ctx: AppContext, todo: Sequence[PullJob], concurrency: int, bar: 
 def _run_chunk(ctx: AppContext, job: PullJob) -> PullOutcome:
     try:
         return ctx.pull.run_chunk(job, requeue=False, deadline=math.inf)
-    except DataCallFailed as error:
-        outcome = PullOutcome(job, PullStatus.FAILED, detail=str(error))
-        ctx.backfills.note_error(job, str(error))
-        return outcome
+    except DataCallFailed as error:  # run_chunk noted it on the chunk, which stays pending: a rerun resumes it
+        return PullOutcome(job, PullStatus.FAILED, detail=str(error))
+    except AzureError as error:  # storage hiccup: this chunk stays pending, the others go on
+        return PullOutcome(job, PullStatus.FAILED, detail=f"storage unavailable ({type(error).__name__})")
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
