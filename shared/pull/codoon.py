@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.pull.model import DataType, Fetched, VendorApi, Window
+from shared.pull.model import DataType, Fetched, VendorApi, Window, date_field, record_id
 
 MAX_DAYS = 30
 ONE_DAY = timedelta(days=1)
@@ -74,7 +74,7 @@ def _tracker(api: VendorApi, window: Window) -> Iterator[Fetched]:
                 raise ValueError("codoon tracker: a summary has no 'update_time'")
             if summary["update_time"] is None:  # a day without data: a zero placeholder
                 continue
-            day = _day("tracker", summary, "the_day")
+            day = date_field("codoon", "tracker", summary, "the_day")
             if window.first <= day <= window.last:
                 page.append(Fetched(day.isoformat(), day, summary, source))
         page.sort(key=lambda fetched: fetched.local_date)
@@ -110,9 +110,9 @@ def _spans(api: VendorApi, data_type: str, window: Window) -> Iterator[Fetched]:
         source = _source(path, body)
         page: list[Fetched] = []
         for entry in _entries(data_type, api.post(path, body), key):
-            day = _day(data_type, entry, "the_day")
+            day = date_field("codoon", data_type, entry, "the_day")
             if window.first <= day <= window.last:
-                page.append(Fetched(_record_id(data_type, entry, id_field), day, entry, source))
+                page.append(Fetched(record_id("codoon", data_type, entry, id_field), day, entry, source))
         page.sort(key=lambda fetched: fetched.local_date)
         yield from page
 
@@ -129,23 +129,6 @@ def _entries(data_type: str, answer: Any, key: str) -> list[dict[str, Any]]:
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise ValueError(f"codoon {data_type}: the response has no {key!r} array of objects")
     return entries
-
-
-def _record_id(data_type: str, entry: dict[str, Any], field: str) -> str:
-    value = entry.get(field)
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise ValueError(f"codoon {data_type}: an entry has no {field!r} id")
-    return str(value)
-
-
-def _day(data_type: str, entry: dict[str, Any], field: str) -> date:
-    value = entry.get(field)
-    if isinstance(value, str) and len(value) == 10:
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValueError(f"codoon {data_type}: an entry's {field!r} is not a YYYY-MM-DD date")
 
 
 def _start_day(route: dict[str, Any]) -> date:

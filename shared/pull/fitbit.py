@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from shared.pull.model import DataType, Fetched, VendorApi, Window
+from shared.pull.model import DataType, Fetched, VendorApi, Window, date_field, record_id
 
 ONE_DAY = timedelta(days=1)
 LIST_PATH = "/1/user/-/activities/list.json"
@@ -132,8 +132,8 @@ def _range_records(data_type: str, spec: _Range, body: Any, source: str) -> Iter
     for entry in entries:
         if not isinstance(entry, dict):
             raise ValueError(f"fitbit {data_type}: an entry is not a JSON object")
-        record_id = _record_id(data_type, entry, spec.id_field)
-        yield Fetched(record_id, _date_field(data_type, entry, spec.date_field), entry, source)
+        identifier = record_id("fitbit", data_type, entry, spec.id_field)
+        yield Fetched(identifier, date_field("fitbit", data_type, entry, spec.date_field), entry, source)
 
 
 # -- the exercise log list -----------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def _activities(api: VendorApi, window: Window, today: date) -> Iterator[Fetched
         page: list[Fetched] = []
         passed = False
         for log in logs:
-            fetched = Fetched(_record_id("activities", log, "logId"), _start_date(log), log, source)
+            fetched = Fetched(record_id("fitbit", "activities", log, "logId"), _start_date(log), log, source)
             if fetched.local_date > last:
                 passed = True
                 break
@@ -208,23 +208,6 @@ def _start_date(log: dict[str, Any]) -> date:
 
 
 # -- fields ------------------------------------------------------------------------------------------------------
-
-
-def _record_id(data_type: str, entry: dict[str, Any], field: str) -> str:
-    value = entry.get(field)
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise ValueError(f"fitbit {data_type}: an entry has no {field!r} id")
-    return str(value)
-
-
-def _date_field(data_type: str, entry: dict[str, Any], field: str) -> date:
-    value = entry.get(field)
-    if isinstance(value, str) and len(value) == 10:
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValueError(f"fitbit {data_type}: an entry's {field!r} is not a yyyy-MM-dd date")
 
 
 FITBIT = FitbitFetcher()

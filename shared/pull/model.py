@@ -72,6 +72,25 @@ class Fetched:
     source: str
 
 
+def record_id(vendor: str, data_type: str, entry: Mapping[str, Any], field: str) -> str:
+    """The record id in ``entry[field]`` (a non-empty string or an integer), as text; ValueError if there is none."""
+    value = entry.get(field)
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise ValueError(f"{vendor} {data_type}: an entry has no {field!r} id")
+    return str(value)
+
+
+def date_field(vendor: str, data_type: str, entry: Mapping[str, Any], field: str) -> date:
+    """The ``YYYY-MM-DD`` date in ``entry[field]``; ValueError if it is not one."""
+    value = entry.get(field)
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{vendor} {data_type}: an entry's {field!r} is not a YYYY-MM-DD date")
+
+
 class VendorApi(Protocol):
     """Authenticated, rate-limited calls to one connection's vendor API (``shared.pull.vendor_api``).
 

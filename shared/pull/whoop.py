@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from shared.pull.model import DataType, Fetched, VendorApi, Window
+from shared.pull.model import DataType, Fetched, VendorApi, Window, record_id
 
 PAGE_LIMIT = 25
 PAD = timedelta(days=2)
@@ -56,11 +56,7 @@ def local_date(data_type: str, record: Mapping[str, Any]) -> date:
 
 
 def _record_id(data_type: str, record: Mapping[str, Any]) -> str:
-    key = "cycle_id" if data_type == "recovery" else "id"
-    value = record.get(key)
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
-        raise ValueError(f"WHOOP {data_type} record has no {key}")
-    return str(value)
+    return record_id("WHOOP", data_type, record, "cycle_id" if data_type == "recovery" else "id")
 
 
 class WhoopFetcher:
