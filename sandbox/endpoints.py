@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 from sandbox.oauth import OAuthStore
 from sandbox.server import Reply, Request, Route, html_reply, json_reply, redirect_reply
@@ -74,6 +74,8 @@ def with_query(url: str, params: dict[str, str | None]) -> str:
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """Client id and secret of an HTTP Basic header, read as RFC 6749 §2.3.1 says: base64, split at the first
+    ':', then each part form-urldecoded (so a secret with '+', '/', '=', '%' or ':' must arrive encoded)."""
     scheme, _, encoded = (authorization or "").strip().partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -82,7 +84,7 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     client_id, colon, secret = decoded.partition(":")
-    return (client_id, secret) if colon else None
+    return (unquote_plus(client_id), unquote_plus(secret)) if colon else None
 
 
 def _same(given: str | None, expected: str) -> bool:

@@ -48,15 +48,14 @@ class TokenEndpoint:
         self.timeout = timeout
 
     def _post(self, form: dict[str, str], previous: TokenPair | None) -> tuple[TokenPair, dict[str, Any]]:
-        body, basic = self.spec.token_request(form, self.settings.client_id, self.settings.client_secret)
+        body, auth_headers = self.spec.token_request(form, self.settings.client_id, self.settings.client_secret)
         grant = form.get("grant_type", "?")
         started = time.monotonic()
         try:
             response = self.session.post(
                 self.settings.url("TOKEN_URL"),
                 data=body,
-                auth=basic,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **auth_headers},
                 timeout=self.timeout,
             )
         except requests.Timeout:

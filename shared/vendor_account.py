@@ -9,6 +9,7 @@ import requests
 from shared.settings import VendorSettings
 from shared.tokens import TokenPair
 from shared.vendors import FailureKind, VendorError, VendorSpec
+from shared.vendors.base import basic_authorization
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def revoke(
             response = session.post(
                 settings.url("REVOKE_URL"),
                 data={"token": pair.refresh_token},
-                auth=(settings.client_id, settings.client_secret),
+                headers={"Authorization": basic_authorization(settings.client_id, settings.client_secret)},
                 timeout=timeout,
             )
         elif spec.revoke_style == "bearer_delete":

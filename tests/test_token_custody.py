@@ -215,3 +215,31 @@ def test_a_lost_refresh_response_from_whoop_is_reported_naming_the_connection(
     connection = ctx.registry.get("whoop", "ivy")
     assert connection is not None and connection.status is Status.REAUTH_REQUIRED
     assert "whoop/ivy" in connection.last_error and "never reached the vault" in connection.last_error
+
+
+@pytest.mark.parametrize("vendor", ["fitbit", "codoon"])
+def test_a_client_secret_with_reserved_characters_works_for_refresh_and_revoke(
+    ctx: AppContext, app_env: dict[str, str], sandbox: Sandbox, seed: Any, monkeypatch: pytest.MonkeyPatch, vendor: str
+) -> None:
+    """HTTP Basic client authentication (Fitbit, Codoon) form-urlencodes id and secret (RFC 6749 §2.3.1); the
+    sandbox decodes them the same way, so a secret with + / = % : reaches the vendor intact."""
+    from shared.settings import load_settings
+    from shared.vendor_account import revoke
+    from tests.conftest import KNOWN_SECRETS
+
+    client_id, _ = sandbox.clients[vendor]
+    secret = "s3cr3t+with/slash=eq%pct:colon"
+    KNOWN_SECRETS.add(secret)
+    monkeypatch.setitem(sandbox.clients, vendor, (client_id, secret))
+    special = AppContext(load_settings({**app_env, f"{vendor.upper()}_CLIENT_SECRET": secret}))
+    seed(vendor, "reserved", expired=True, context=special)
+    result = special.tokens.rotate(vendor, "reserved")
+    assert result.outcome is Outcome.ROTATED, result.detail
+    assert sandbox.refresh_count(vendor, "reserved") == 1
+    if vendor == "fitbit":  # Fitbit's RFC 7009 revoke authenticates the same way
+        from shared.vendors import spec_for
+
+        assert result.pair is not None
+        settings = special.settings
+        assert revoke(spec_for(vendor), settings.vendor(vendor), result.pair, special.http, 5)
+        assert sandbox.revoked(vendor, "reserved")

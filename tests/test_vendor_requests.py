@@ -47,6 +47,15 @@ def basic(client_id: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{SECRET}".encode()).decode()
 
 
+def test_http_basic_client_authentication_form_urlencodes_id_and_secret_before_base64() -> None:
+    """RFC 6749 §2.3.1: a secret with '+', '/', '=', '%' or ':' is sent encoded, not raw."""
+    from shared.vendors.base import basic_authorization
+
+    header = basic_authorization("app:1", "a+b/c=d%e:f g")
+    assert header == "Basic " + base64.b64encode(b"app%3A1:a%2Bb%2Fc%3Dd%25e%3Af+g").decode()
+    assert basic_authorization("fitbit-client", SECRET) == basic("fitbit-client")  # plain ones are unchanged
+
+
 @responses.activate
 def test_fitbit_refresh_uses_http_basic_and_only_the_documented_fields() -> None:
     responses.post(

@@ -7,11 +7,13 @@ Vendor error *messages* are never kept: Fitbit, for one, echoes the refresh toke
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
 from shared.tokens import TokenPair
 
@@ -66,6 +68,14 @@ RFC6749_KINDS: Mapping[str, FailureKind] = {
 }
 
 
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """The ``Authorization`` value of HTTP Basic client authentication as RFC 6749 §2.3.1 defines it: id and
+    secret each form-urlencoded before ``id:secret`` is base64-encoded, so a secret holding ``+ / = % :`` (or
+    an id holding ``:``) reaches the vendor intact. ``requests``' ``auth=(id, secret)`` skips the encoding."""
+    raw = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(raw.encode()).decode("ascii")
+
+
 @dataclass(frozen=True)
 class VendorSpec:
     """Declarative facts about one vendor's OAuth 2.0 implementation."""
@@ -86,16 +96,16 @@ class VendorSpec:
     # -- requests ---------------------------------------------------------------------------------
     def token_request(
         self, form: dict[str, str], client_id: str, client_secret: str
-    ) -> tuple[dict[str, str], tuple[str, str] | None]:
-        """The form body and HTTP Basic credentials (or None) of a token-endpoint request."""
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The form body and the client-authentication headers (empty for ``body``) of a token request."""
         body = dict(form)
         if self.client_auth == "body":
             body["client_id"] = client_id
             body["client_secret"] = client_secret
-            return body, None
+            return body, {}
         if self.send_client_id_in_body:
             body["client_id"] = client_id
-        return body, (client_id, client_secret)
+        return body, {"Authorization": basic_authorization(client_id, client_secret)}
 
     def refresh_form(self, pair: TokenPair) -> dict[str, str]:
         return {"grant_type": "refresh_token", "refresh_token": pair.refresh_token, **self.refresh_extra}
