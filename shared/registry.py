@@ -26,9 +26,14 @@ class Status(StrEnum):
     REAUTH_REQUIRED = "reauth_required"  # the vendor rejected the stored grant: the user must reconnect
     DISCONNECTED = "disconnected"
     VENDOR_RETIRED = "vendor_retired"  # the vendor's API answers 410 Gone
+    # the vendor rejects our client (invalid_client, a wrong secret): an operator's fix, not the user's; still
+    # retried with backoff, so fixing the setting heals the connection at its next refresh
+    CLIENT_MISCONFIGURED = "client_misconfigured"
 
 
-USABLE = (Status.ACTIVE, Status.DEGRADED)
+# connections that are refreshed, rotated, pulled and notified; a client_misconfigured one stays usable: its
+# access token may still be valid, and the rotation's retries are what notice the fixed setting
+USABLE = (Status.ACTIVE, Status.DEGRADED, Status.CLIENT_MISCONFIGURED)
 
 
 def now_iso(after_seconds: float = 0.0) -> str:

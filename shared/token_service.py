@@ -225,6 +225,8 @@ class TokenService:
             next_attempt_at=None,
             refresh_started_at=None,
             refresh_from_version=None,
+            last_error=None,  # a success ends whatever failure was reported (client_misconfigured included)
+            last_error_at=None,
             scopes=" ".join(new_pair.scope),
         )
         if reason == "rotation":
@@ -280,6 +282,7 @@ class TokenService:
                 vendor.upper(),
                 vendor.upper(),
             )
+            changes["status"] = Status.CLIENT_MISCONFIGURED  # visible in health; the backoff retries it
             self.registry.update(vendor, user_id, **changes)
             return RefreshResult(Outcome.FAILED, stored.pair, f"client misconfigured ({error.code})")
         degraded = failures >= self.settings.degrade_after_failures

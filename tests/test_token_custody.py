@@ -243,3 +243,31 @@ def test_a_client_secret_with_reserved_characters_works_for_refresh_and_revoke(
         settings = special.settings
         assert revoke(spec_for(vendor), settings.vendor(vendor), result.pair, special.http, 5)
         assert sandbox.revoked(vendor, "reserved")
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_a_rejected_client_shows_client_misconfigured_and_fixing_the_setting_heals_it(
+    ctx: AppContext, app_env: dict[str, str], sandbox: Sandbox, seed: Any, vendor: str
+) -> None:
+    """invalid_client is the operator's to fix: the connection says so (not ``active``), the sweep keeps retrying
+    it with backoff, and the first refresh after the fix makes it active again with ``last_error`` cleared."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.rotation import is_due
+    from shared.settings import load_settings
+
+    seed(vendor, "misconf", expired=True)
+    wrong = AppContext(load_settings({**app_env, f"{vendor.upper()}_CLIENT_SECRET": "not-the-secret-0000"}))
+    result = wrong.tokens.rotate(vendor, "misconf")
+    assert result.outcome is Outcome.FAILED and "client misconfigured" in result.detail
+    connection = ctx.registry.get(vendor, "misconf")
+    assert connection is not None and connection.status is Status.CLIENT_MISCONFIGURED
+    assert connection.last_error.startswith("client_misconfigured") and connection.next_attempt_at
+    assert ctx.connect.describe(vendor, "misconf")["status"] == "client_misconfigured"
+    assert not is_due(connection, 300), "backs off first"
+    assert is_due(connection, 300, now=datetime.now(UTC) + timedelta(hours=1)), "then the sweep retries it"
+    # the operator fixes the secret: the next rotation heals the connection
+    assert ctx.tokens.rotate(vendor, "misconf").outcome is Outcome.ROTATED
+    connection = ctx.registry.get(vendor, "misconf")
+    assert connection is not None and connection.status is Status.ACTIVE
+    assert connection.last_error == "" and connection.consecutive_failures == 0
