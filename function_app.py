@@ -27,7 +27,7 @@ def rotate_tokens(timer: func.TimerRequest) -> None:
     if timer.past_due:
         logging.warning("rotate_tokens is running late (past due)")
     ctx = get_context()
-    rotation.enqueue_due(ctx.registry, ctx.rotate_queue(), ctx.settings.rotate_min_age_seconds)
+    rotation.enqueue_due(ctx.registry, ctx.rotate_queue(), ctx.settings.rotate_min_age_seconds, ctx.settings.vendors)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=ROTATE_QUEUE, connection="AzureWebJobsStorage")

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,9 +63,17 @@ def is_due(connection: Connection, min_age_seconds: int, now: datetime | None = 
 
 
 def due_connections(
-    registry: ConnectionRegistry, min_age_seconds: int, vendor: str | None = None, user_id: str | None = None
+    registry: ConnectionRegistry,
+    min_age_seconds: int,
+    vendor: str | None = None,
+    user_id: str | None = None,
+    *,
+    enabled: Collection[str] | None = None,
 ) -> Iterator[Connection]:
+    """Due connections; with ``enabled``, only those of enabled vendors (ENABLED_VENDORS may leave some out)."""
     for connection in registry.list(vendor, user_id):
+        if enabled is not None and connection.vendor not in enabled:
+            continue
         if is_due(connection, min_age_seconds):
             yield connection
 
@@ -87,12 +95,14 @@ def parse_rotation_message(body: str | bytes) -> tuple[str, str, bool]:
     return vendor, user_id, bool(data.get("force", False))
 
 
-def enqueue_due(registry: ConnectionRegistry, queue: QueueClient, min_age_seconds: int) -> int:
-    """The timer's work: one queue message per due connection. Returns how many were enqueued."""
+def enqueue_due(
+    registry: ConnectionRegistry, queue: QueueClient, min_age_seconds: int, enabled: Collection[str]
+) -> int:
+    """The timer's work: one queue message per due connection of an enabled vendor. Returns how many."""
     with contextlib.suppress(ResourceExistsError):
         queue.create_queue()
     count = 0
-    for connection in due_connections(registry, min_age_seconds):
+    for connection in due_connections(registry, min_age_seconds, enabled=enabled):
         queue.send_message(rotation_message(connection))
         count += 1
     log.info("rotation sweep enqueued=%d", count)

@@ -166,6 +166,9 @@ class TokenService:
     # -- the locked refresh -------------------------------------------------------------------------
     def _refresh(self, vendor: str, user_id: str, due: Callable[[TokenPair], bool], reason: str) -> RefreshResult:
         label = log_id(vendor, user_id)
+        if vendor not in self.settings.vendors:  # ENABLED_VENDORS left it out: leave its connections alone
+            log.info("refresh skipped, vendor not enabled vendor=%s connection=%s operation=%s", vendor, label, reason)
+            return RefreshResult(Outcome.SKIPPED, None, f"vendor {vendor} is not enabled")
 
         def no_longer_due() -> bool:
             current = self.vault.read(vendor, user_id)
@@ -205,9 +208,11 @@ class TokenService:
             self.cache.put(vendor, user_id, stored.pair)
             return RefreshResult(Outcome.SKIPPED, stored.pair, "not due")
         interrupted = connection.refresh_from_version == stored.version and bool(connection.refresh_started_at)
+        # every check that can fail comes before the marker: a marker means "a refresh was sent"
+        endpoint = self.endpoint(vendor)
         self.registry.update(vendor, user_id, refresh_started_at=now_iso(), refresh_from_version=stored.version)
         try:
-            new_pair = self._call_vendor(vendor, stored.pair)
+            new_pair = self._call_vendor(endpoint, stored.pair)
         except VendorError as error:
             return self._on_vendor_error(connection, stored, error, interrupted)
         if held.lost.is_set():
@@ -234,8 +239,7 @@ class TokenService:
         self.registry.update(vendor, user_id, **changes)
         return RefreshResult(Outcome.ROTATED, new_pair, "recovered an interrupted refresh" if interrupted else "")
 
-    def _call_vendor(self, vendor: str, pair: TokenPair) -> TokenPair:
-        endpoint = self.endpoint(vendor)
+    def _call_vendor(self, endpoint: TokenEndpoint, pair: TokenPair) -> TokenPair:
         outcome_unknown = False
         for attempt in range(QUICK_RETRIES + 1):
             try:

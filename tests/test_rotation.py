@@ -143,3 +143,55 @@ def test_cli_rotate_and_status_report_health_and_never_a_token(
     assert [r["user_id"] for r in rows] == ["revoked-user"]
     everything = out + table
     assert not [s for s in sandbox.issued_secrets() if s in everything]
+
+
+def test_a_disabled_vendor_is_left_out_of_every_sweep_and_its_queued_rotation_is_dropped(
+    app_env: dict[str, str], ctx: AppContext, sandbox: Sandbox, seed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENABLED_VENDORS=fitbit: WHOOP's connections get no rotation, pull or reconcile message; a WHOOP rotation
+    queued before the change is dropped with a log line (no refresh, no marker, no poison)."""
+    import contextlib
+    import time as time_module
+
+    from azure.core.exceptions import ResourceExistsError
+    from azure.data.tables import UpdateMode
+
+    from shared import app_context
+    from shared.pull.jobs import LIVE_QUEUE
+
+    for vendor in ("whoop", "fitbit"):
+        seed(vendor, "sweeper")
+        _age(ctx, vendor, "sweeper", 7)
+    queued_before = json.dumps({"vendor": "whoop", "user_id": "sweeper"})
+    monkeypatch.setenv("ENABLED_VENDORS", "fitbit")
+    app_context.reset_context()
+    fns = functions()
+
+    fns["rotate_tokens"].get_user_function()(TimerRequest(past_due=False))
+    assert [json.loads(m.get_body())["vendor"] for m in _drain(ctx)] == ["fitbit"]
+
+    from azure.functions import QueueMessage
+
+    fns["rotate_connection"].get_user_function()(QueueMessage(body=queued_before.encode()))
+    assert sandbox.refresh_count("whoop") == 0
+    whoop = ctx.registry.get("whoop", "sweeper")
+    assert whoop is not None and whoop.status is Status.ACTIVE and not whoop.refresh_started_at
+
+    pulls = ctx.storage.queue(LIVE_QUEUE)
+    fns["pull_data"].get_user_function()(TimerRequest(past_due=False))
+    activity = ctx.notify_activity
+    with contextlib.suppress(ResourceExistsError):
+        activity.create_table()
+    for vendor in ("whoop", "fitbit"):  # both went quiet a day ago
+        entity = {"PartitionKey": vendor, "RowKey": "sweeper", "last_at": time_module.time() - 86400}
+        activity.upsert_entity(entity, mode=UpdateMode.MERGE)
+    fns["reconcile_notifications"].get_user_function()(TimerRequest(past_due=False))
+    vendors = set()
+    while batch := pulls.receive_messages(messages_per_page=32, max_messages=32):
+        listed = list(batch)
+        if not listed:
+            break
+        for message in listed:
+            vendors.add(json.loads(message.content)["vendor"])
+            pulls.delete_message(message)
+    assert vendors == {"fitbit"}
