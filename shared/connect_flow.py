@@ -32,7 +32,7 @@ from shared.vendors import FailureKind, VendorError, spec_for
 
 log = logging.getLogger(__name__)
 
-STATE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+STATE_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,128}")  # used with fullmatch: "$" would accept a trailing "\n"
 MAX_CODE_LENGTH = 2048
 
 
@@ -136,7 +136,7 @@ class ConnectFlow:
     def _callback(self, vendor: str, params: Mapping[str, str], op: Operation) -> Connection:
         state, code, error = params.get("state", ""), params.get("code", ""), params.get("error", "")
         if error:
-            if STATE_PATTERN.match(state):
+            if STATE_PATTERN.fullmatch(state):
                 with contextlib.suppress(StateRejected):
                     self.states.consume(vendor, state)  # the link is spent either way
             if error == "access_denied":
@@ -144,7 +144,7 @@ class ConnectFlow:
             raise FlowError(400, "The vendor reported an error, so nothing was connected. Please start again.")
         if not state or not code:
             raise FlowError(400, "The callback is missing its code or state parameter. Please start again.")
-        if not STATE_PATTERN.match(state) or len(code) > MAX_CODE_LENGTH or not code.isprintable():
+        if not STATE_PATTERN.fullmatch(state) or len(code) > MAX_CODE_LENGTH or not code.isprintable():
             raise FlowError(400, "The callback parameters are malformed. Please start again.")
         try:
             pending = self.states.consume(vendor, state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")  # used with fullmatch: "$" would accept "\n"
 
 
 class InvalidUserId(ValueError):
@@ -14,7 +14,7 @@ class InvalidUserId(ValueError):
 
 def validate_user_id(user_id: str) -> str:
     """Our user ids: 1-128 characters of letters, digits and ``._@-``, starting with a letter or digit."""
-    if not isinstance(user_id, str) or not USER_ID_PATTERN.match(user_id):
+    if not isinstance(user_id, str) or not USER_ID_PATTERN.fullmatch(user_id):
         raise InvalidUserId(
             "user_id must be 1-128 characters of letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
         )

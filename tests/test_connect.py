@@ -294,3 +294,17 @@ def test_a_vault_outage_during_the_callback_shows_a_clear_page_and_stores_no_con
     assert get_context().registry.get("whoop", "vault-down") is None
     keyvault.clear_faults()
     assert connected("whoop", "vault-down").status_code == 200
+
+
+@pytest.mark.parametrize("user_id", ["alice\n", "alice\r\n", "\nalice", "alice\x00"])
+def test_a_user_id_with_a_trailing_newline_is_refused_before_anything_is_stored(
+    app_env: dict[str, str], ctx: AppContext, user_id: str
+) -> None:
+    response = call("connect", "POST", "connect/whoop", route={"vendor": "whoop"}, body={"user_id": user_id})
+    assert response.status_code == 400 and b"user_id must be" in response.get_body()
+    assert list(ctx.states.table.list_entities()) == []
+
+
+def test_a_state_with_a_trailing_newline_is_malformed(app_env: dict[str, str], ctx: AppContext) -> None:
+    response = callback("whoop", {"code": "abc", "state": "s" * 43 + "\n"})
+    assert response.status_code == 400 and b"malformed" in response.get_body()
