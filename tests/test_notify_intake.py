@@ -6,6 +6,7 @@ of the code under test; every way a signature can be wrong comes from ``sandbox.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -19,9 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from azure.core.exceptions import ResourceExistsError
+from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
@@ -378,7 +380,9 @@ def test_whoop_duplicates_are_collapsed_on_trace_id(rig: Rig) -> None:
     assert sorted(m["trace_id"] for m in rig.messages()) == sorted([event["trace_id"], other["trace_id"]])
 
 
-def test_concurrent_duplicates_make_one_message(rig: Rig) -> None:
+def test_concurrent_deliveries_of_one_event_are_all_queued_and_later_ones_collapsed(rig: Rig) -> None:
+    """A delivery racing another cannot know whether the other's queue write will succeed, so it queues too
+    (the worker is idempotent); once one is queued, later deliveries are collapsed."""
     event = whoop_event(WHOOP_USER, "workout.updated")
     request = whoop_request(rig, event)
     results: list[tuple[int, Any]] = []
@@ -394,7 +398,12 @@ def test_concurrent_duplicates_make_one_message(rig: Rig) -> None:
     for thread in threads:
         thread.join()
     assert results == [(204, None)] * 12
-    assert [m["trace_id"] for m in rig.messages()] == [event["trace_id"]]
+    raced = [m["trace_id"] for m in rig.messages()]
+    assert 1 <= len(raced) <= 12 and set(raced) == {event["trace_id"]}
+    assert [row["PartitionKey"] for row in rig.dedup_rows()] == [event["trace_id"]]
+    rig.clock.now += 60
+    assert rig.post("whoop", *whoop_request(rig, event)) == (204, None)
+    assert rig.messages() == []  # the earlier ones are invisible for a minute: none was added
 
 
 def test_old_dedup_rows_are_purged(rig: Rig) -> None:
@@ -477,20 +486,109 @@ def test_a_fitbit_batch_with_a_failed_write_is_answered_503_so_fitbit_sends_it_a
     assert len(rig.messages()) < len(items)  # some landed; the whole batch is answered 503 and comes again
 
 
-def test_a_dedup_row_that_cannot_be_released_is_logged(rig: Rig, logs: pytest.LogCaptureFixture) -> None:
-    class NoDelete:
-        def __init__(self, real: TableClient) -> None:
-            self.real = real
+class CuttablePath:
+    """A loopback TCP path to one Azurite endpoint that the test can cut, as a network failure would: real
+    sockets between the real SDK and the real emulator. ``on_connect`` runs when a client connects, before
+    anything is forwarded (it may cut this path or another one)."""
 
-        def create_entity(self, entity: dict[str, Any], **kwargs: Any) -> Any:
-            return self.real.create_entity(entity, **kwargs)
+    def __init__(self, upstream_url: str, on_connect: Any = None) -> None:
+        parsed = urlsplit(upstream_url)
+        self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        self.on_connect = on_connect
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.is_cut = False
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
 
-        def delete_entity(self, *args: Any, **kwargs: Any) -> None:
-            raise ConnectionError("table unavailable")
+    def url(self, original: str) -> str:
+        return urlunsplit(urlsplit(original)._replace(netloc=f"127.0.0.1:{self.port}"))
 
-    intake = rig.another(queue=FlakyQueue(rig.queue, fail_on=1), dedup_table=NoDelete(rig.table))
-    event = whoop_event(WHOOP_USER)
+    def cut(self) -> None:
+        with self.lock:
+            self.is_cut = True
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept loop: new connections are refused
+            self.listener.close()
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.on_connect is not None:
+                self.on_connect()
+            with self.lock:
+                if self.is_cut:
+                    client.close()
+                    continue
+                upstream = socket.create_connection(self.upstream)
+                self.sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+
+def storage_through(rig: Rig, storage: str, table_path: CuttablePath, queue_path: CuttablePath) -> NotificationIntake:
+    """An intake like the rig's whose dedup table and queue are reached through the given paths."""
+    parts = dict(part.split("=", 1) for part in storage.split(";") if "=" in part)
+    name, key = parts["AccountName"], parts["AccountKey"]
+    table = TableClient(
+        table_path.url(rig.table.url), NOTIFY_DEDUP_TABLE, credential=AzureNamedKeyCredential(name, key)
+    )
+    queue = QueueClient(
+        queue_path.url(rig.queue.url).rsplit("/", 1)[0],
+        NOTIFY_QUEUE,
+        credential={"account_name": name, "account_key": key},
+        message_encode_policy=TextBase64EncodePolicy(),
+    )
+    return rig.another(queue=queue, dedup_table=table)
+
+
+def test_storage_dying_between_the_dedup_check_and_the_queue_write_does_not_make_the_retry_a_duplicate(
+    rig: Rig, app_env: dict[str, str]
+) -> None:
+    table_path = CuttablePath(rig.table.url)
+    queue_path = CuttablePath(rig.queue.url)
+
+    def storage_dies() -> None:  # the moment the queue write starts: the table and the queue go down together
+        table_path.cut()
+        queue_path.cut()
+
+    queue_path.on_connect = storage_dies
+    intake = storage_through(rig, app_env["AzureWebJobsStorage"], table_path, queue_path)
+    event = whoop_event(WHOOP_USER, "sleep.updated")
     assert deliver(intake, "whoop", whoop_request(rig, event)) == 503
-    assert any("dedup row not removed" in r.getMessage() for r in logs.records)
-    with pytest.raises(ResourceExistsError):
-        rig.table.create_entity({"PartitionKey": event["trace_id"], "RowKey": "whoop"})
+    assert rig.messages() == []
+
+    rig.clock.now += 30  # storage is back; WHOOP retries, signed anew
+    assert rig.post("whoop", *whoop_request(rig, event)) == (204, None)
+    assert [m["trace_id"] for m in rig.messages()] == [event["trace_id"]]
+    assert [row["PartitionKey"] for row in rig.dedup_rows()] == [event["trace_id"]]
+
+
+def test_a_queued_notification_is_answered_204_even_when_its_dedup_row_cannot_be_written(
+    rig: Rig, app_env: dict[str, str], logs: pytest.LogCaptureFixture
+) -> None:
+    table_path = CuttablePath(rig.table.url)
+    queue_path = CuttablePath(rig.queue.url, on_connect=table_path.cut)  # the table goes down once queued
+    intake = storage_through(rig, app_env["AzureWebJobsStorage"], table_path, queue_path)
+    event = whoop_event(WHOOP_USER, "workout.updated")
+    assert deliver(intake, "whoop", whoop_request(rig, event)) == 204
+    assert [m["trace_id"] for m in rig.messages()] == [event["trace_id"]]
+    assert rig.dedup_rows() == []
+    assert any("dedup row not written" in r.getMessage() for r in logs.records)
+    queue_path.cut()

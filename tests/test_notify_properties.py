@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceNotFoundError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -53,20 +53,21 @@ class MemoryQueue:
 
 
 class MemoryTable:
+    """The dedup table's calls the intake makes (read a row, write a row) on a set."""
+
     def __init__(self) -> None:
         self.rows: set[tuple[str, str]] = set()
         self.lock = threading.Lock()
 
-    def create_entity(self, entity: dict[str, Any], **kwargs: Any) -> None:
-        key = (entity["PartitionKey"], entity["RowKey"])
+    def get_entity(self, partition_key: str, row_key: str, **kwargs: Any) -> dict[str, str]:
         with self.lock:
-            if key in self.rows:
-                raise ResourceExistsError("exists")
-            self.rows.add(key)
+            if (partition_key, row_key) not in self.rows:
+                raise ResourceNotFoundError("not found")
+        return {"PartitionKey": partition_key, "RowKey": row_key}
 
-    def delete_entity(self, partition_key: str, row_key: str, **kwargs: Any) -> None:
+    def upsert_entity(self, entity: dict[str, Any], **kwargs: Any) -> None:
         with self.lock:
-            self.rows.discard((partition_key, row_key))
+            self.rows.add((entity["PartitionKey"], entity["RowKey"]))
 
 
 def intake(queue: MemoryQueue | None = None) -> tuple[NotificationIntake, MemoryQueue]:

@@ -7,8 +7,11 @@
 - Fitbit: ``GET ?verify=`` -> 204 when it equals the configured verification code, else 404. POST: a bad or
   missing ``X-Fitbit-Signature`` -> 404 (Fitbit's convention); a malformed body -> 400; else 204.
 - WHOOP: a bad or missing signature or timestamp, or a timestamp more than 5 minutes off -> 401; malformed
-  -> 400; else 204. A ``trace_id`` seen before -> 204 and no second message (insert-if-absent in a table;
-  the row is removed again when the queue write fails, so WHOOP's retry is accepted).
+  -> 400; else 204. A ``trace_id`` whose message was queued before -> 204 and no second message: its row in
+  the dedup table is written only *after* the queue write succeeded, so a row proves a message exists and a
+  storage failure (or a crash) anywhere before that leaves WHOOP's retry to be queued. Two deliveries racing
+  each other may both be queued (the worker is idempotent); a row that cannot be written is logged, and the
+  answer is still 204 (the message is queued).
 - Codoon (no documented proof): a form with user_id, catalog, resource_id, start_time, end_time -> 200
   ``{"queued": 1}``; malformed -> 400.
 - Every accepted notification is one message on queue ``notify-jobs`` before the answer; when storage
@@ -29,11 +32,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient
+from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient
 
 from shared.notify.parse import PARSERS, MalformedNotification, Notification
 from shared.notify.verify import WHOOP_MAX_SKEW_SECONDS, SignatureRejected, check_fitbit, check_whoop
+from shared.table_keys import table_key
 from shared.telemetry import count_notification
 
 log = logging.getLogger(__name__)
@@ -190,20 +194,17 @@ class NotificationIntake:
     # -- storage ---------------------------------------------------------------------------------------
 
     def _accept(self, vendor: str, notifications: list[Notification]) -> int:
-        """Queue every notification (WHOOP: unless its trace_id was seen). Returns how many were queued."""
+        """Queue every notification (WHOOP: unless its trace_id was queued before). Returns how many were queued."""
         if vendor != "whoop":
             self._enqueue_all(notifications)
             return len(notifications)
         queued = 0
         for notification in notifications:
-            if not self._claim(notification):
-                log.info("notify duplicate collapsed vendor=whoop trace_id=%s", notification.trace_id)
+            if self._was_queued(notification):
+                log.info("notify duplicate collapsed vendor=whoop trace_id=%r", notification.trace_id)
                 continue
-            try:
-                self._enqueue(notification)
-            except StorageUnavailable:
-                self._release(notification)
-                raise
+            self._enqueue(notification)
+            self._record_queued(notification)
             queued += 1
         return queued
 
@@ -227,31 +228,38 @@ class NotificationIntake:
                     raise StorageUnavailable(f"queue write failed ({type(error).__name__})") from None
                 time.sleep(0.05)
 
-    def _claim(self, notification: Notification) -> bool:
-        """Insert-if-absent of the trace_id; False when it was there already (a duplicate)."""
+    @staticmethod
+    def _dedup_key(notification: Notification) -> tuple[str, str]:
+        return table_key(notification.trace_id or ""), notification.vendor
+
+    def _was_queued(self, notification: Notification) -> bool:
+        """Whether a message for this trace_id was queued before (its row exists)."""
+        partition, row = self._dedup_key(notification)
+        try:
+            self.dedup.get_entity(partition, row, select=["PartitionKey"], **self._call)
+        except ResourceNotFoundError as error:
+            if getattr(error, "error_code", None) == "TableNotFound":
+                raise StorageUnavailable("dedup table does not exist") from None
+            return False
+        except Exception as error:
+            raise StorageUnavailable(f"dedup read failed ({type(error).__name__})") from None
+        return True
+
+    def _record_queued(self, notification: Notification) -> None:
+        """Write the trace_id's row once its message is queued; best effort: without it, a retry is queued again."""
+        partition, row = self._dedup_key(notification)
         entity = {
-            "PartitionKey": notification.trace_id or "",
-            "RowKey": notification.vendor,
+            "PartitionKey": partition,
+            "RowKey": row,
             "received_at": notification.received_at,
             "kind": notification.kind,
             "vendor_user_id": notification.vendor_user_id,
         }
         try:
-            self.dedup.create_entity(entity, **self._call)
-        except ResourceExistsError:
-            return False
+            self.dedup.upsert_entity(entity, mode=UpdateMode.REPLACE, **self._call)
         except Exception as error:
-            raise StorageUnavailable(f"dedup insert failed ({type(error).__name__})") from None
-        return True
-
-    def _release(self, notification: Notification) -> None:
-        try:
-            self.dedup.delete_entity(notification.trace_id or "", notification.vendor, **self._call)
-        except Exception as error:
-            log.error(
-                "notify dedup row not removed after a failed queue write; WHOOP's retries of trace_id=%s will be "
-                "collapsed (%s): the reconciliation pull must catch it",
-                notification.trace_id,
+            log.warning(
+                "notify dedup row not written vendor=whoop (%s): the message is queued; a retry would be queued again",
                 type(error).__name__,
             )
 
