@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -70,14 +71,25 @@ class LandingWriter:
     def land(self, record: Record) -> Landed:
         return self.put(record.blob_name, record.body(), record.source)
 
-    def put(self, name: str, body: bytes, source: str, content_type: str = "application/json") -> Landed:
-        """Write ``body`` to blob ``name`` unless it already holds exactly that (compared by content hash)."""
+    def put(
+        self,
+        name: str,
+        body: bytes,
+        source: str,
+        content_type: str = "application/json",
+        *,
+        extra: Mapping[str, str] | None = None,
+    ) -> Landed:
+        """Write ``body`` to blob ``name`` unless it already holds exactly that (compared by content hash, and
+        by the ``extra`` metadata: a blob whose content is the same but whose ``extra`` differs is rewritten)."""
         digest = content_hash(body)
         metadata = {
             HASH_KEY: digest,
             "source": source[:1024],
             "fetched_at": now_iso(),
+            **(extra or {}),
         }
+        compared = {HASH_KEY: digest, **(extra or {})}
         blob = self.container.get_blob_client(name)
         settings = ContentSettings(content_type=content_type)
         for _ in range(MAX_ATTEMPTS):
@@ -90,7 +102,7 @@ class LandingWriter:
                 properties = blob.get_blob_properties()
             except ResourceNotFoundError:
                 continue  # deleted between the two calls: create it again
-            if properties.metadata.get(HASH_KEY) == digest:
+            if all(properties.metadata.get(key) == value for key, value in compared.items()):
                 return Landed.UNCHANGED
             try:
                 blob.upload_blob(

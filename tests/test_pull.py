@@ -159,6 +159,30 @@ def test_a_revised_record_is_overwritten_and_its_curated_lines_follow(
     assert hrv[0]["source_record"] == f"{RAW_CONTAINER}/{raw_name}"
 
 
+def test_curated_lines_that_never_came_are_written_by_the_next_pull_though_the_raw_records_are_unchanged(
+    ctx: AppContext, seed: Any
+) -> None:
+    seed("whoop", "u-cur")
+    live_pull(ctx, "whoop", "u-cur")
+    raw = landed(ctx, "whoop", "recovery", "u-cur")
+    curated = ctx.storage.blobs.get_container_client(CURATED_CONTAINER)
+    # the next pull re-reads the lookback days (from the watermark, tomorrow, less the lookback)
+    since = (date.today() + timedelta(days=1 - ctx.settings.pull_lookback_days)).isoformat()
+    recent = [
+        b.name
+        for b in curated.list_blobs(name_starts_with="whoop/recovery/user=u-cur/date=")
+        if b.name.split("date=")[1] >= since
+    ]
+    assert len(recent) >= 2
+    for name in recent:  # the process died between the raw write and the curated write
+        curated.delete_blob(name)
+    outcomes = {o.job.data_type: o for o in live_pull(ctx, "whoop", "u-cur")}
+    assert outcomes["recovery"].landed == 0 and landed(ctx, "whoop", "recovery", "u-cur") == raw
+    for name in recent:
+        lines = curated.get_blob_client(name).download_blob().readall().splitlines()
+        assert any(json.loads(line)["indicator"] == "recovery_score" for line in lines), name
+
+
 def test_a_sleep_that_crosses_midnight_lands_on_the_morning_it_ends(ctx: AppContext, seed: Any) -> None:
     seed("whoop", "u-night")
     live_pull(ctx, "whoop", "u-night")

@@ -102,3 +102,9 @@ def table(content: Mapping[str, Any], fields: Iterable[Field], start: str | None
         if value is not None:
             found.append(Measurement(field.indicator, value, field.unit, start, end))
     return found
+
+
+MAPPING_VERSION = "1"
+"""The version of the vendor mappings' output. Bump it when a mapping changes what it writes: every curated blob
+carries the version it was made with, and a record whose curated blob has another version gets its curated lines
+rewritten the next time the record is pulled, even when the raw record itself is unchanged."""

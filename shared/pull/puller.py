@@ -192,13 +192,10 @@ class Puller:
 
     def _pull_piece(self, records: Iterator[Fetched], job: PullJob, piece: Window, out: PullOutcome) -> None:
         landed_before = out.landed
-
-        def land(fetched: Fetched) -> Landed:
-            return self.sink.land(job.vendor, job.data_type, job.user_id, fetched)
-
         # a batch at a time, written in parallel: memory stays bounded by the batch, not the window
         while batch := list(islice(records, LAND_BATCH)):
-            for fetched, landed in zip(batch, self.writers.map(land, batch), strict=True):
+            results = self.sink.land_batch(job.vendor, job.data_type, job.user_id, batch, self.writers)
+            for fetched, landed in zip(batch, results, strict=True):
                 out.count(landed, fetched.local_date)
         if job.moves_watermark and not job.job_id:  # live: the window has landed, the watermark may move past it
             self.state.advance(job.vendor, job.user_id, job.data_type, piece.last, out.landed - landed_before)
