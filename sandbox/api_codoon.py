@@ -1,18 +1,23 @@
-"""Codoon OpenAPI data routes of the sandbox, under /codoon/api: `POST /api/<method>` with a Bearer token and a
-JSON object body; errors are {"error_code": ..., "error": ...} (1003 bad parameters, 2001 token, 2003 scope).
+"""Codoon OpenAPI data methods of the sandbox, under /codoon/api, as Codoon's own document gives them
+(`/work/shared/reference/specs/codoon-openapi.md`, "API详细说明"): `POST /api/<method>` with a Bearer token and a
+JSON object body; answers in the document's envelope, method by method:
 
-The method names and `date_end`/`days_back`/`the_day`/`route_id` come from the Codoon document summary in
-vendors.md section 5 (UNCONFIRMED); the rest of the parameters and every response shape are the sandbox's own:
-- get_tracker_summary {date_end: "YYYY-MM-DD", days_back: 1-30} -> {"date_end", "days_back",
-  "summaries": [day summaries of date_end-days_back+1 .. date_end, oldest first]}            scope sports
-- get_tracker_data {the_day} -> the day summary plus "items" (hourly) and "routes" (route ids)  scope sports
-- api_tracker_oneday {the_day} -> the day summary                                              scope sports
-- get_sleep_data {start_date, end_date} (at most 30 days, inclusive) -> {"sleeps": [...]}       scope sports
-- get_body_log {start_date?, end_date?} (at most 30 days; default the 30 days to today) -> {"logs": [...]}
-                                                                                               scope user
-- get_route_by_id {route_id} -> the route with its GPS "points"; 404 error_code 1003 if unknown  scope sports
-Day summary: {"the_day", "steps", "calories", "meters", "active_minutes", "update_time"}; days without data
-(before the user's history, or in the future) have zero totals.
+- get_tracker_summary {date_end, days_back (1..30)} -> {"status": "OK", "data": [summary...], "description": ""}:
+  one summary {status, calories, meters, activity, steps, minutes} per day, with no date of its own. The rule
+  (ours: the document is silent): exactly `days_back` entries, oldest first, the last one is `date_end`; days
+  without data (before the user's history, or not begun yet at +08:00) are zeros with status "null".
+- get_tracker_data {the_day} -> {"status": true, "data": {meters, sports_duration, steps, calories,
+  sports_complete}}: 72 20-minute slots per array.
+- api_tracker_oneday {the_day} -> the same with 144 10-minute slots.
+- get_sleep_data {the_day} -> {"status": "OK", "data": {deep_minutes, sleep_complete, total_minutes,
+  light_minutes, detail}, "description": ""}: the night ending on the day (zeros and -1s when there is none).
+- get_body_log {} -> {"status": "OK", "data": [[date "2012-3-07", weight, height, body fat %, goal weight]...]}:
+  the whole history, oldest first, null where absent.
+- get_route_by_id {route_id} -> {"status": "OK", "data": {route}, "description": ""}.
+Scopes: get_body_log `user`, the others `sports`. Dates are accepted zero-padded or not ("2012-3-07", as the
+document writes them). Refusals (the document gives codes, not bodies): bad parameters -> 400
+{"status": "Error", "error_code": 2001, "error": "invalid_request", "description"}; an unknown route -> 404 with
+the same body (the document names no code for it). Token and scope refusals are `sandbox.data_guard`'s.
 """
 
 from __future__ import annotations
@@ -22,44 +27,61 @@ from datetime import date, timedelta
 
 from sandbox.data import Snapshot, days_ascending, local_day
 from sandbox.data_codoon import CODOON_DATA, OFFSET, route_day
-from sandbox.data_guard import DataContext, DataHandler, Guard, bad_request, bounded_int, json_object, not_found
+from sandbox.data_guard import DataContext, DataHandler, Guard, Refusal, json_object
 from sandbox.server import Reply, Request, Route, json_reply
 from sandbox.vendors import CODOON
 
 MAX_DAYS = 30
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
 
-def _day(body: dict[str, object], name: str, default: date | None = None) -> date:
+def refusal(status: int, description: str) -> Refusal:
+    """Codoon's 2001 invalid_request ("参数缺失,参数错误")."""
+    body = {"status": "Error", "error_code": 2001, "error": "invalid_request", "description": description}
+    return Refusal(json_reply(status, body))
+
+
+def _body(request: Request) -> dict[str, object]:
+    try:
+        return json_object(CODOON, request)
+    except Refusal:
+        raise refusal(400, "invalid params: the body must be a JSON object") from None
+
+
+def _day(body: dict[str, object], name: str) -> date:
     raw = body.get(name)
-    if raw is None and default is not None:
-        return default
-    if isinstance(raw, str) and _DATE.fullmatch(raw):
+    found = _DATE.fullmatch(raw) if isinstance(raw, str) else None
+    if found is not None:
         try:
-            return date.fromisoformat(raw)
+            return date(int(found[1]), int(found[2]), int(found[3]))
         except ValueError:
             pass
-    raise bad_request(CODOON, f"invalid params: {name} must be a date YYYY-MM-DD")
+    raise refusal(400, f"invalid params: {name} must be a date like 2012-03-07")
 
 
-def _span(body: dict[str, object], default_end: date | None = None) -> list[date]:
-    last = _day(body, "end_date", default_end)
-    first = _day(body, "start_date", None if default_end is None else last - timedelta(days=MAX_DAYS - 1))
-    if last < first or (last - first).days >= MAX_DAYS:
-        raise bad_request(CODOON, f"invalid params: start_date..end_date must span 1 to {MAX_DAYS} days")
-    return list(days_ascending(first, last))
+def envelope(data: object, status: object = "OK", description: bool = True) -> Reply:
+    body: dict[str, object] = {"status": status, "data": data}
+    if description:
+        body["description"] = ""
+    return json_reply(200, body)
 
 
-def _summary(snap: Snapshot, day: date) -> dict[str, object]:
-    records = CODOON_DATA.day_records("tracker", snap, day)
-    if records:
-        return records[0].body
-    zero: dict[str, object] = {"the_day": day.isoformat(), "steps": 0, "calories": 0.0, "meters": 0}
-    return {**zero, "active_minutes": 0, "update_time": None}
+def ten_minutes(detail: dict[str, object]) -> dict[str, object]:
+    """The 20-minute arrays split into 10-minute ones (api_tracker_oneday)."""
+    halves: dict[str, object] = dict(detail)
+    for key in ("meters", "steps", "calories"):
+        values = detail[key]
+        assert isinstance(values, list)
+        halved: list[object] = []
+        for value in values:
+            first = value // 2 if isinstance(value, int) else round(value / 2, 1)
+            halved += [first, round(value - first, 1) if isinstance(value, float) else value - first]
+        halves[key] = halved
+    return halves
 
 
 class CodoonApi:
-    """The Codoon data endpoints (no published rate limit)."""
+    """The Codoon data methods (no published rate limit)."""
 
     def __init__(self, ctx: DataContext) -> None:
         self.guard = Guard(CODOON, ctx, "none")
@@ -76,43 +98,44 @@ class CodoonApi:
         return [self.guard.route("POST", f"/api/{name}", name, scope, handler) for name, scope, handler in methods]
 
     def tracker_summary(self, request: Request, snap: Snapshot) -> Reply:
-        body = json_object(CODOON, request)
+        body = _body(request)
         end = _day(body, "date_end")
-        days_back = bounded_int(CODOON, body.get("days_back"), "days_back", 1, MAX_DAYS)
+        raw = body.get("days_back")
+        if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
+            raise refusal(400, "invalid params: days_back must be an integer")
+        days_back = int(raw)
+        if not 1 <= days_back <= MAX_DAYS:
+            raise refusal(400, f"invalid params: days_back must be between 1 and {MAX_DAYS}")
         days = days_ascending(end - timedelta(days=days_back - 1), end)
-        summaries = [_summary(snap, day) for day in days]
-        return json_reply(200, {"date_end": end.isoformat(), "days_back": days_back, "summaries": summaries})
+        return envelope([CODOON_DATA.tracker_summary(snap, day) for day in days])
 
     def tracker_data(self, request: Request, snap: Snapshot) -> Reply:
-        day = _day(json_object(CODOON, request), "the_day")
-        has_data = bool(CODOON_DATA.day_records("tracker", snap, day))
-        items = CODOON_DATA.tracker_items(snap, day) if has_data else []
-        routes = [str(r.record_id) for r in CODOON_DATA.day_records("route", snap, day)]
-        return json_reply(200, {**_summary(snap, day), "items": items, "routes": routes})
+        day = _day(_body(request), "the_day")
+        return envelope(CODOON_DATA.tracker_detail(snap, day), status=True, description=False)
 
     def tracker_oneday(self, request: Request, snap: Snapshot) -> Reply:
-        return json_reply(200, _summary(snap, _day(json_object(CODOON, request), "the_day")))
+        day = _day(_body(request), "the_day")
+        return envelope(ten_minutes(CODOON_DATA.tracker_detail(snap, day)), status=True, description=False)
 
     def sleep_data(self, request: Request, snap: Snapshot) -> Reply:
-        days = _span(json_object(CODOON, request))
-        sleeps = [r.body for day in days for r in CODOON_DATA.day_records("sleep", snap, day)]
-        return json_reply(200, {"sleeps": sleeps})
+        return envelope(CODOON_DATA.sleep_night(snap, _day(_body(request), "the_day")))
 
     def body_log(self, request: Request, snap: Snapshot) -> Reply:
-        days = _span(json_object(CODOON, request), default_end=local_day(snap.now, OFFSET))
-        logs = [r.body for day in days for r in CODOON_DATA.day_records("body", snap, day)]
-        return json_reply(200, {"logs": logs})
+        _body(request)
+        today = local_day(snap.now, OFFSET)
+        days = days_ascending(snap.member_since, today)
+        return envelope([r.body for day in days for r in CODOON_DATA.day_records("body", snap, day)], description=False)
 
     def route_by_id(self, request: Request, snap: Snapshot) -> Reply:
-        route_id = json_object(CODOON, request).get("route_id")
+        route_id = _body(request).get("route_id")
         if not isinstance(route_id, str) or not route_id:
-            raise bad_request(CODOON, "invalid params: route_id is required")
+            raise refusal(400, "invalid params: route_id is required")
         day = route_day(route_id)
         routes = [] if day is None else CODOON_DATA.day_records("route", snap, day)
         found = next((r for r in routes if r.record_id == route_id.lower()), None)
         if found is None:
-            raise not_found(CODOON, "route not found")
-        return json_reply(200, found.body)
+            raise refusal(404, "route not found")
+        return envelope(found.body)
 
 
 def codoon_data_routes(ctx: DataContext) -> list[Route]:

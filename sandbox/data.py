@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 DEFAULT_MEMBER_SINCE = date(2016, 1, 1)
 """First day of every user's history unless a test sets another (`Sandbox.set_member_since`)."""
@@ -178,7 +178,7 @@ class Record:
     local_date: date
     start: datetime
     end: datetime | None
-    body: dict[str, object]
+    body: Any  # a JSON object; Codoon's body log entries are positional arrays (its document, method 5)
 
     @property
     def key(self) -> tuple[int, str]:

@@ -37,11 +37,13 @@ UNITS = {
     "kg",
     "kg/m2",
     "km/h",
+    "cm",
+    "kcal/kg",
     "breaths/min",
     "celsius",
 }
-TEXT_INDICATORS = {"sleep_kind", "workout_sport"}
-UNITLESS_SCORES = {"strain"}
+TEXT_INDICATORS = {"sleep_kind", "workout_sport", "activity_level"}
+UNITLESS_SCORES = {"strain", "sleep_goal_fraction"}
 
 Body = dict[str, Any]
 
@@ -330,38 +332,51 @@ CODOON_FIELDS = [
     ("tracker", "steps", "count", "steps"),
     ("tracker", "distance", "m", "meters"),
     ("tracker", "energy_expended", "kcal", "calories"),
-    ("tracker", "active_minutes", "min", "active_minutes"),
+    ("tracker", "active_minutes", "min", "minutes"),
+    ("tracker", "activity_energy_per_weight", "kcal/kg", "activity"),
+    ("tracker", "activity_level", "", "status"),
     ("route", "workout_sport", "", "sports_type"),
-    ("route", "workout_duration", "s", "total_time"),
+    ("route", "workout_duration", "min", "total_time"),
     ("route", "distance", "m", "total_length"),
     ("route", "energy_expended", "kcal", "total_calories"),
-    ("route", "average_speed", "km/h", "average_speed"),
-    ("sleep", "sleep_in_bed", "min", "total_minutes"),
+    ("sleep", "sleep_asleep", "min", "total_minutes"),
     ("sleep", "sleep_deep", "min", "deep_minutes"),
     ("sleep", "sleep_light", "min", "light_minutes"),
-    ("sleep", "sleep_awake", "min", "awake_minutes"),
-    ("sleep", "sleep_awakenings", "count", "awake_count"),
-    ("body", "weight", "kg", "weight"),
-    ("body", "bmi", "kg/m2", "bmi"),
-    ("body", "body_fat", "%", "body_fat_rate"),
+    ("sleep", "sleep_goal_fraction", "", "sleep_complete"),
+    ("body", "weight", "kg", 1),
+    ("body", "height", "cm", 2),
+    ("body", "body_fat", "%", 3),
+    ("body", "weight_goal", "kg", 4),
 ]
-CODOON_SPANS = {"tracker": ("the_day", "the_day"), "route": ("start_time", "end_time"), "body": ("time", "time")}
+
+
+def codoon_span(kind: str, body: Any) -> tuple[str | None, str | None]:
+    if kind == "route":
+        return body["start_time"], body["end_time"]
+    if kind == "body":
+        year, month, day = body[0].split("-")
+        iso = f"{year}-{int(month):02d}-{day}"
+        return iso, iso
+    return None, None  # a tracker day and a night carry no date or time of their own
 
 
 @pytest.mark.parametrize(("kind", "indicator", "unit", "field"), CODOON_FIELDS, ids=lambda v: str(v))
-def test_codoon_fields(kind: str, indicator: str, unit: str, field: str) -> None:
-    body = first("codoon", kind)
+def test_codoon_fields_read_the_documents_names(kind: str, indicator: str, unit: str, field: str | int) -> None:
+    body: Any = next(b for u in USERS for b in bodies("codoon", kind, u) if kind != "body" or b[field] is not None)  # type: ignore[index]
     found = by_indicator(measurements("codoon", kind, body))[indicator]
     assert_value(found, body[field])
     assert found.unit == unit
-    start, end = CODOON_SPANS.get(kind, ("start_time", "end_time"))
-    assert (found.start, found.end) == (body[start], body[end])
+    assert (found.start, found.end) == codoon_span(kind, body)
 
 
-def test_codoon_tracker_items_and_routes_are_not_counted_again() -> None:
-    body = first("codoon", "tracker")
-    extended = {**body, "items": [{"time": "08:00", "steps": 5, "calories": 0.2, "meters": 3}], "routes": ["ab"]}
-    assert measurements("codoon", "tracker", extended) == measurements("codoon", "tracker", body)
+def test_a_codoon_body_log_entry_is_positional_and_nulls_give_nothing() -> None:
+    entry = ["2012-3-07", "70.5", 172, None, None]  # numbers may come as text; null where absent
+    found = measurements("codoon", "body", entry)
+    assert [(m.indicator, m.value, m.start) for m in found] == [
+        ("weight", 70.5, "2012-03-07"),
+        ("height", 172, "2012-03-07"),
+    ]
+    assert measurements("codoon", "sleep", [1, 2]) == []  # only the body log is positional
 
 
 # -- every record, every vendor --------------------------------------------------------------------------------

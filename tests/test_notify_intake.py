@@ -288,6 +288,13 @@ def test_a_codoon_form_is_answered_200_once_queued(rig: Rig) -> None:
     assert rig.post("codoon", {}, raw) == (200, {"queued": 1})
 
 
+def test_a_codoon_gps_sports_form_without_times_is_accepted(rig: Rig) -> None:
+    """The document: start_time/end_time are for tracker uploads only, empty for gps_sports."""
+    assert rig.post("codoon", *codoon_form("8f1c2d3e-user", "gps_sports", "a1b2c3", "", "")) == (200, {"queued": 1})
+    (message,) = rig.messages()
+    assert (message["record_id"], message["start_time"], message["end_time"]) == ("a1b2c3", None, None)
+
+
 @pytest.mark.parametrize(
     "body",
     [

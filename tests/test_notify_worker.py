@@ -288,19 +288,22 @@ def test_codoon_route_and_activity_notifications_land_the_route_and_the_day(
     pair = seed("codoon", "u-cd")
     route_id, day = first_record(sandbox, "codoon", "route", "u-cd")
     owner = sandbox.vendor_user_id("codoon", "u-cd")
-    form = codoon_form(owner, "gps_sports", route_id, f"{day} 07:00:00", f"{day} 08:10:00")
+    form = codoon_form(owner, "gps_sports", route_id, "", "")  # the document: no times for gps_sports
     result = worker.handle(through_intake(ctx, "codoon", form))
-    assert (result.outcome, result.landed) == (WorkOutcome.LANDED, 1)
+    assert (result.outcome, result.landed, result.requests) == (WorkOutcome.LANDED, 1, 1)
     raw = blobs(ctx, RAW_CONTAINER, "codoon", "route", "u-cd")
     assert list(raw) == [f"date={day}/{route_id}.json"]
     base = ctx.settings.vendor("codoon").url("API_BASE_URL").rstrip("/")
-    route = requests.post(
+    answer = requests.post(
         f"{base}/get_route_by_id",
         json={"route_id": route_id},
         headers={"Authorization": f"Bearer {pair.access_token}"},
         timeout=10,
     ).json()
-    assert json.loads(raw[f"date={day}/{route_id}.json"]) == route
+    assert answer["status"] == "OK"
+    assert json.loads(raw[f"date={day}/{route_id}.json"]) == answer["data"]  # the route, without the envelope
+    again = worker.handle(through_intake(ctx, "codoon", form))
+    assert (again.landed, again.unchanged) == (0, 1)  # same id, same date: idempotent
 
     start = int(datetime(day.year, day.month, day.day, 1, tzinfo=UTC).timestamp())  # epoch seconds: 09:00 +08:00
     form = codoon_form(owner, "activities", "r-1", str(start), str(start + 3600))

@@ -115,7 +115,7 @@ def test_a_year_yields_exactly_the_vendors_records(box: Sandbox, vendor: str, ki
     for record in fetched:
         assert record.source.startswith("/") and "://" not in record.source
         assert token not in record.source
-        assert isinstance(record.content, dict)
+        assert isinstance(record.content, list if (vendor, kind) == ("codoon", "body") else dict)
 
 
 def test_contents_are_the_vendor_records_as_sent(box: Sandbox) -> None:
@@ -129,7 +129,7 @@ def test_contents_are_the_vendor_records_as_sent(box: Sandbox) -> None:
     assert all(isinstance(f.content["value"], str) for f in steps)
     tracker = fetch(box, "codoon", "tracker", "alice", window)
     assert tracker[0].source == "/get_tracker_summary?date_end=2025-01-20&days_back=20"
-    assert {"the_day", "steps", "update_time"} <= set(tracker[0].content)
+    assert set(tracker[0].content) == {"status", "calories", "meters", "activity", "steps", "minutes"}
 
 
 # -- request windows ------------------------------------------------------------------------------------------------
@@ -178,20 +178,29 @@ def test_codoon_tracker_over_31_days_takes_two_calls(box: Sandbox) -> None:
     assert bodies[-1]["date_end"] == "2025-03-31"
 
 
-def test_codoon_sleep_and_body_split_at_30_days_and_routes_go_day_by_day(box: Sandbox) -> None:
+def test_codoon_sleep_goes_day_by_day_and_the_body_log_is_read_once(box: Sandbox) -> None:
     window = Window(date(2025, 3, 1), date(2025, 4, 9))  # 40 days
-    for kind in ("sleep", "body", "route"):
+    for kind in ("sleep", "body"):
         assert pairs(fetch(box, "codoon", kind, "alice", window)) == expected(box, "codoon", kind, "alice", window)
-    for method in ("get_sleep_data", "get_body_log"):
-        bodies = [codoon_body(r) for r in box.requests("codoon", method)]
-        assert [(b["start_date"], b["end_date"]) for b in bodies] == [
-            ("2025-03-01", "2025-03-30"),
-            ("2025-03-31", "2025-04-09"),
-        ]
-    days = [codoon_body(r)["the_day"] for r in box.requests("codoon", "get_tracker_data")]
-    assert days == [(window.first + timedelta(days=n)).isoformat() for n in range(40)]
-    routes = expected(box, "codoon", "route", "alice", window)
-    assert len(box.requests("codoon", "get_route_by_id")) == len(routes)
+    days = [codoon_body(r) for r in box.requests("codoon", "get_sleep_data")]
+    assert days == [{"the_day": (window.first + timedelta(days=n)).isoformat()} for n in range(40)]
+    assert [codoon_body(r) for r in box.requests("codoon", "get_body_log")] == [{}]
+    assert box.requests("codoon", "get_tracker_data") == [] and box.requests("codoon", "get_route_by_id") == []
+
+
+def test_codoon_tracker_days_follow_the_day_order_rule(box: Sandbox) -> None:
+    """get_tracker_summary's summaries carry no date: oldest first, the last one is date_end."""
+    window = Window(date(2025, 3, 1), date(2025, 3, 12))
+    fetched = fetch(box, "codoon", "tracker", "alice", window)
+    assert [f.local_date for f in fetched] == [date(2025, 3, d) for d in range(1, 13)]
+    headers = {"Authorization": f"Bearer {box.grant('codoon', 'alice')['access_token']}"}
+    base = box.settings_env()["CODOON_API_BASE_URL"].rstrip("/")
+    for record in fetched:  # each summary is the day's own, as get_tracker_data's arrays add up
+        one = requests.post(f"{base}/get_tracker_data", json={"the_day": record.record_id}, headers=headers, timeout=10)
+        assert sum(one.json()["data"]["steps"]) == record.content["steps"]
+    canned = {"status": "OK", "data": [{"steps": 5, "meters": 1, "calories": 1, "minutes": 1}] * 2, "description": ""}
+    with pytest.raises(ValueError, match="cannot date"):  # 2 summaries for 3 days: refused, never misdated
+        list(CODOON.fetch(_Canned(canned), "tracker", Window(date(2025, 1, 1), date(2025, 1, 3)), TODAY))
 
 
 # -- the activity log list ------------------------------------------------------------------------------------------
@@ -251,14 +260,16 @@ def test_a_sleep_crossing_midnight_gets_its_wake_date(box: Sandbox) -> None:
     assert night.record_id not in {f.record_id for f in before}
 
 
-def test_codoon_sleep_and_route_dates(box: Sandbox) -> None:
+def test_codoon_sleep_and_body_log_dates(box: Sandbox) -> None:
     window = Window(date(2025, 5, 1), date(2025, 5, 20))
-    for record in fetch(box, "codoon", "sleep", "alice", window):
-        assert record.local_date.isoformat() == record.content["the_day"] == record.content["end_time"][:10]
-        assert record.content["start_time"][:10] < record.content["the_day"]
-    routes = fetch(box, "codoon", "route", "alice", window)
-    assert routes
-    assert all(r.local_date.isoformat() == r.content["start_time"][:10] for r in routes)
+    sleeps = fetch(box, "codoon", "sleep", "alice", window)
+    assert sleeps and all(r.source == f"/get_sleep_data?the_day={r.record_id}" for r in sleeps)
+    assert all(r.local_date.isoformat() == r.record_id and r.content["total_minutes"] > 0 for r in sleeps)
+    logs = fetch(box, "codoon", "body", "alice", window)
+    assert logs
+    for record in logs:  # "2025-5-07": the month is not zero-padded, as in the document
+        day = record.local_date
+        assert record.content[0] == f"{day.year}-{day.month}-{day.day:02d}" and record.record_id == day.isoformat()
 
 
 # -- history start and today ----------------------------------------------------------------------------------------
@@ -348,9 +359,11 @@ class _Canned:
         ("fitbit", "activities", {"activities": [], "pagination": {}}),
         ("fitbit", "activities", {"activities": [{"logId": 5, "startTime": 7}], "pagination": {"next": ""}}),
         ("codoon", "tracker", {"summaries": [{"the_day": "2025-01-01", "steps": 1}]}),
-        ("codoon", "sleep", {"sleeps": [{"sleep_id": True, "the_day": "2025-01-01"}]}),
+        ("codoon", "tracker", {"status": "OK", "data": ["yesterday"], "description": ""}),
+        ("codoon", "sleep", {"status": "Error", "data": {"total_minutes": 9}, "description": "secret-ish"}),
+        ("codoon", "sleep", {"status": "OK", "data": [], "description": ""}),
         ("codoon", "body", ["not an object"]),
-        ("codoon", "route", {"routes": [7]}),
+        ("codoon", "body", {"status": "OK", "data": [["yesterday", 70.0, 170, None, None]]}),
     ],
 )
 def test_an_unexpected_shape_raises_without_echoing_the_vendor(vendor: str, kind: str, answer: Any) -> None:
@@ -385,9 +398,8 @@ def test_the_declared_types_and_limits() -> None:
         ("fitbit", "spo2"): ("oxygen_saturation", 30, 30, False),
         ("fitbit", "br"): ("respiratory_rate", 30, 30, False),
         ("codoon", "tracker"): ("sports", 30, 90, False),
-        ("codoon", "route"): ("sports", 1, 30, False),
-        ("codoon", "sleep"): ("sports", 30, 90, False),
-        ("codoon", "body"): ("user", 30, 90, False),
+        ("codoon", "sleep"): ("sports", 1, 30, False),
+        ("codoon", "body"): ("user", 0, 3660, False),
     }
 
 

@@ -11,6 +11,7 @@ import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -387,44 +388,145 @@ def test_fitbit_activity_list_follows_pagination_next(sb: Sandbox, clock: FakeCl
 
 
 # -- Codoon -------------------------------------------------------------------------------------------------
+# The shapes of Codoon's own document (reference/specs/codoon-openapi.md, "API详细说明"), method by method:
+# (request body, envelope keys, envelope status, what `data` is). The twin must answer exactly these.
+TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+SUMMARY = {"status", "calories", "meters", "activity", "steps", "minutes"}
+TRACKER_DATA = {"meters", "sports_duration", "steps", "calories", "sports_complete"}
+NIGHT = {"deep_minutes", "sleep_complete", "total_minutes", "light_minutes", "detail"}
+ROUTE = {
+    "total_time", "upload_time", "total_calories", "start_time", "sports_type", "route_image",
+    "activity_result", "end_time", "total_length", "activity_type", "goal_type", "goal_value",
+}  # fmt: skip
+NUMBER = (int, float)
+
+
+def number(value: object) -> bool:
+    return isinstance(value, NUMBER) and not isinstance(value, bool)
+
+
+def summary_ok(entry: Any) -> bool:
+    return (
+        set(entry) == SUMMARY
+        and entry["status"] in {"null", "low", "proper", "over"}
+        and all(number(entry[k]) for k in SUMMARY - {"status"})
+    )
+
+
+def body_log_ok(entry: Any) -> bool:
+    day, *values = entry
+    return (
+        len(entry) == 5
+        and re.fullmatch(r"\d{4}-[1-9]\d?-\d{2}", day) is not None
+        and number(values[0])
+        and all(v is None or number(v) for v in values[1:])
+    )
+
+
+def route_ok(data: Any) -> bool:
+    return (
+        set(data) == ROUTE
+        and all(TIME.fullmatch(data[k]) for k in ("upload_time", "start_time", "end_time"))
+        and all(isinstance(data[k], str) for k in ("sports_type", "route_image", "activity_type", "goal_type"))
+        and isinstance(data["total_time"], int)
+        and data["activity_result"] in (0, 1)
+        and all(number(data[k]) for k in ("total_calories", "total_length", "goal_value"))
+    )
+
+
+CODOON_SHAPES: dict[str, tuple[dict[str, object], set[str], object, Any]] = {
+    "get_tracker_summary": (
+        {"date_end": "2025-3-10", "days_back": 30},
+        {"status", "data", "description"},
+        "OK",
+        lambda data: len(data) == 30 and all(summary_ok(e) for e in data),
+    ),
+    "get_tracker_data": (
+        {"the_day": "2025-03-02"},
+        {"status", "data"},
+        True,
+        lambda data: (
+            set(data) == TRACKER_DATA
+            and all(len(data[k]) == 72 and all(number(v) for v in data[k]) for k in ("meters", "steps", "calories"))
+            and all(isinstance(data[k], int) for k in ("sports_duration", "sports_complete"))
+        ),
+    ),
+    "get_sleep_data": (
+        {"the_day": "2025-03-02"},
+        {"status", "data", "description"},
+        "OK",
+        lambda data: (
+            set(data) == NIGHT
+            and all(number(data[k]) for k in NIGHT - {"detail"})
+            and all(v == -1 or number(v) for v in data["detail"])
+        ),
+    ),
+    "get_body_log": ({}, {"status", "data"}, "OK", lambda data: data and all(body_log_ok(e) for e in data)),
+    "get_route_by_id": ({"route_id": "?"}, {"status", "data", "description"}, "OK", route_ok),
+}
+
+
+def app_codoon_methods() -> set[str]:
+    """Every Codoon method the app calls (the method paths written in its Codoon code)."""
+    from shared.notify import worker
+    from shared.pull import codoon
+
+    sources = "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in (codoon, worker))
+    return set(re.findall(r"api\.post\(\"/(\w+)\"", sources))
+
+
+def test_every_codoon_method_the_app_calls_answers_the_documents_shape(sb: Sandbox) -> None:
+    called = app_codoon_methods()
+    assert called == {"get_tracker_summary", "get_sleep_data", "get_body_log", "get_route_by_id"}
+    headers = bearer(sb, "codoon")
+    route_id = str(sb.expected_records("codoon", "route", "alice", date(2025, 2, 1), date(2025, 3, 10))[0][0])
+    for method in sorted(called | {"get_tracker_data"}):
+        body, keys, status, data_ok = CODOON_SHAPES[method]
+        body = {k: route_id if v == "?" else v for k, v in body.items()}
+        answer = codoon_post(sb, method, headers, body)
+        assert answer.status_code == 200, method
+        envelope = answer.json()
+        assert set(envelope) == keys and envelope["status"] == status, method
+        assert "description" not in keys or envelope["description"] == ""
+        assert data_ok(envelope["data"]), (method, envelope["data"])
+
+
 def test_codoon_methods(sb: Sandbox) -> None:
     headers = bearer(sb, "codoon")
     summary = codoon_post(sb, "get_tracker_summary", headers, {"date_end": "2025-03-10", "days_back": 7}).json()
-    assert [s["the_day"] for s in summary["summaries"]] == [f"2025-03-{d:02d}" for d in range(4, 11)]
-    assert set(summary["summaries"][0]) == {"the_day", "steps", "calories", "meters", "active_minutes", "update_time"}
-    refused = codoon_post(sb, "get_tracker_summary", headers, {"date_end": "2025-03-10", "days_back": 31})
-    assert refused.status_code == 400 and refused.json()["error_code"] == 1003
-    assert (
-        codoon_post(sb, "get_tracker_summary", headers, {"date_end": "10/03/2025", "days_back": 3}).status_code == 400
-    )
+    days = [date(2025, 3, d) for d in range(4, 11)]  # oldest first, the last one is date_end
+    for entry, day in zip(summary["data"], days, strict=True):
+        detail = codoon_post(sb, "get_tracker_data", headers, {"the_day": day.isoformat()}).json()["data"]
+        assert entry["steps"] == sum(detail["steps"]) and entry["minutes"] == detail["sports_duration"]
+    future = codoon_post(sb, "get_tracker_summary", headers, {"date_end": "2025-03-20", "days_back": 3}).json()
+    assert [e["steps"] for e in future["data"]] == [0, 0, 0] and {e["status"] for e in future["data"]} == {"null"}
+    for bad in ({"date_end": "2025-03-10", "days_back": 31}, {"date_end": "10/03/2025", "days_back": 3}, {}):
+        refused = codoon_post(sb, "get_tracker_summary", headers, bad)
+        assert refused.status_code == 400 and refused.json()["error_code"] == 2001
 
-    day = next(
-        d
-        for d in range(1, 28)
-        if codoon_post(sb, "get_tracker_data", headers, {"the_day": f"2025-02-{d:02d}"}).json()["routes"]
-    )
-    data = codoon_post(sb, "get_tracker_data", headers, {"the_day": f"2025-02-{day:02d}"}).json()
-    assert sum(item["steps"] for item in data["items"]) == data["steps"]
-    oneday = codoon_post(sb, "api_tracker_oneday", headers, {"the_day": f"2025-02-{day:02d}"}).json()
-    assert oneday["steps"] == data["steps"]
-    route = codoon_post(sb, "get_route_by_id", headers, {"route_id": data["routes"][0]}).json()
-    assert route["route_id"] == data["routes"][0] and route["points"] and route["total_length"] > 0
+    oneday = codoon_post(sb, "api_tracker_oneday", headers, {"the_day": "2025-03-02"}).json()["data"]
+    twenty = codoon_post(sb, "get_tracker_data", headers, {"the_day": "2025-03-02"}).json()["data"]
+    assert len(oneday["steps"]) == 144 and sum(oneday["steps"]) == sum(twenty["steps"])
+
+    nights = sb.expected_records("codoon", "sleep", "alice", date(2025, 2, 1), date(2025, 2, 28))
+    night = codoon_post(sb, "get_sleep_data", headers, {"the_day": str(nights[0][0])}).json()["data"]
+    assert night["total_minutes"] == night["deep_minutes"] + night["light_minutes"] > 0
+    nights_days = {d for _, d in nights}
+    none = next(date(2025, 2, d) for d in range(1, 29) if date(2025, 2, d) not in nights_days)
+    empty = codoon_post(sb, "get_sleep_data", headers, {"the_day": none.isoformat()}).json()["data"]
+    assert empty["total_minutes"] == 0 and set(empty["detail"]) == {-1}
+
+    logs = codoon_post(sb, "get_body_log", headers, {}).json()["data"]
+    expected = sb.expected_records("codoon", "body", "alice", date(2016, 1, 1), NOW.date())
+    assert [e[0] for e in logs] == [f"{d.year}-{d.month}-{d.day:02d}" for _, d in expected]
+    broken = requests.post(f"{sb.base_url}/codoon/api/get_body_log", headers=headers, data=b"{", timeout=5)
+    assert broken.status_code == 400 and broken.json()["error_code"] == 2001
+
+    route_id, _ = sb.expected_records("codoon", "route", "alice", date(2025, 2, 1), date(2025, 2, 28))[0]
+    route = codoon_post(sb, "get_route_by_id", headers, {"route_id": route_id}).json()["data"]
+    assert route["total_length"] > 0 and route["sports_type"] in {"跑步", "走路", "骑行"}
     missing = codoon_post(sb, "get_route_by_id", headers, {"route_id": "0" * 32})
-    assert missing.status_code == 404 and missing.json()["error_code"] == 1003
-
-    sleeps = codoon_post(sb, "get_sleep_data", headers, {"start_date": "2025-02-01", "end_date": "2025-02-28"}).json()
-    expected = sb.expected_records("codoon", "sleep", "alice", date(2025, 2, 1), date(2025, 2, 28))
-    assert [s["sleep_id"] for s in sleeps["sleeps"]] == [i for i, _ in expected]
-    too_long = codoon_post(sb, "get_sleep_data", headers, {"start_date": "2025-01-01", "end_date": "2025-02-28"})
-    assert too_long.status_code == 400
-    logs = codoon_post(sb, "get_body_log", headers, {}).json()["logs"]
-    assert logs and all(set(log) >= {"log_id", "the_day", "weight"} for log in logs)
-    assert (
-        requests.post(f"{sb.base_url}/codoon/api/get_body_log", headers=headers, data=b"{", timeout=5).json()[
-            "error_code"
-        ]
-        == 1003
-    )
+    assert missing.status_code == 404 and missing.json()["error_code"] == 2001
 
 
 # -- tokens, scopes, faults ---------------------------------------------------------------------------------
@@ -439,7 +541,7 @@ NARROW_SCOPE = {"whoop": "offline read:cycles", "fitbit": "heartrate", "codoon":
 @pytest.mark.parametrize("vendor", list(DATA_URLS))
 def test_data_routes_need_a_valid_token_and_the_scope(sb: Sandbox, vendor: str) -> None:
     method, path = DATA_URLS[vendor]
-    body = {"start_date": "2025-03-01", "end_date": "2025-03-02"}
+    body = {"the_day": "2025-03-01"}
 
     def call(headers: dict[str, str]) -> requests.Response:
         return requests.request(method, sb.base_url + path, headers=headers, json=body, timeout=5)

@@ -24,12 +24,18 @@ MAPPERS: Mapping[str, Mapping[str, Mapper]] = {
 }
 """vendor -> data type -> mapper."""
 
+POSITIONAL: Mapping[str, Mapping[str, tuple[str, ...]]] = {"codoon": codoon.POSITIONAL}
+"""vendor -> data type -> the names of the positions of a record sent as an array."""
+
 
 def measurements(vendor: str, data_type: str, content: Any) -> list[Measurement]:
     """The measurements in one raw vendor record (``content``: the record as the vendor sent it, parsed JSON).
     Unknown vendor or data type, or a record that is not a JSON object -> []. A record without a score yet
     (WHOOP ``score_state`` != "SCORED") -> only what it states outside the score (maybe [])."""
     mapper = MAPPERS.get(vendor, {}).get(data_type)
+    names = POSITIONAL.get(vendor, {}).get(data_type)
+    if names is not None and isinstance(content, list):  # Codoon's body log: positional arrays
+        content = dict(zip(names, content, strict=False))
     if mapper is None or not isinstance(content, Mapping):
         return []
     return mapper(content)

@@ -8,8 +8,9 @@ Azure Table key.
   "trace_id": "<uuid>"}``; ``recovery.*`` ids are the *sleep* UUID.
 - Fitbit (vendors.md 1.4): a JSON array of ``{"collectionType", "date", "ownerId", "ownerType",
   "subscriptionId"}``; one notification per element.
-- Codoon (vendors.md 5, details UNCONFIRMED): a form POST with ``user_id``, ``catalog``, ``resource_id``,
-  ``start_time``, ``end_time``.
+- Codoon (its document, "通知接口"): a form POST with ``user_id``, ``catalog`` (``activities`` from a tracker,
+  ``gps_sports`` from the GPS app), ``resource_id`` (the device id, or the route id for ``gps_sports``),
+  ``start_time``, ``end_time`` (tracker times; empty for ``gps_sports``: kept as None).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _WHOOP_TYPE = re.compile(r"([a-z][a-z_]{0,31})\.([a-z][a-z_]{0,31})")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_CODOON_TIME = re.compile(r"[0-9A-Za-z:+. -]{1,40}")
+_CODOON_TIME = re.compile(r"[0-9A-Za-z:+. -]{0,40}")  # empty for gps_sports (the document: tracker times only)
 CODOON_FIELDS = ("user_id", "catalog", "resource_id", "start_time", "end_time")
 _REQUIRED = frozenset({"vendor", "vendor_user_id", "kind", "collection", "action"})
 
@@ -193,8 +194,8 @@ def parse_codoon(body: bytes, received_at: str = "") -> list[Notification]:
             collection=catalog,
             action="updated",
             record_id=_text(values["resource_id"], "resource_id", _ID),
-            start_time=_text(values["start_time"], "start_time", _CODOON_TIME),
-            end_time=_text(values["end_time"], "end_time", _CODOON_TIME),
+            start_time=_text(values["start_time"], "start_time", _CODOON_TIME) or None,
+            end_time=_text(values["end_time"], "end_time", _CODOON_TIME) or None,
             received_at=received_at,
         )
     ]

@@ -65,8 +65,7 @@ from shared.landing import Landed
 from shared.layout import user_segment
 from shared.naming import log_id
 from shared.notify.parse import MalformedNotification, Notification
-from shared.pull import whoop
-from shared.pull.codoon import _start_day as codoon_route_day
+from shared.pull import codoon, whoop
 from shared.pull.jobs import PullJob
 from shared.pull.model import Fetched
 from shared.pull.puller import Puller, PullOutcome, PullStatus
@@ -401,19 +400,16 @@ class NotificationWorker:
         self._pull(connection, types, first, last, result)
 
     def _codoon_route(self, connection: Connection, route_id: str, result: WorkResult) -> None:
+        """The route a ``gps_sports`` notification names: ``get_route_by_id``'s ``data``, landed with the
+        notified id on the date of its ``start_time`` (the route itself carries no id)."""
         api = self._api(connection)
         body = {"route_id": route_id}
         try:
-            route = api.post("/get_route_by_id", body)
+            route = codoon.data_of("get_route_by_id", api.post("/get_route_by_id", body), dict)
         finally:
             result.requests += api.requests_sent
-        if not isinstance(route, dict):
-            raise ValueError("codoon get_route_by_id did not answer a JSON object")
-        own = route.get("route_id")
-        if not isinstance(own, str) or own.lower() != route_id.lower():
-            raise ValueError("codoon get_route_by_id answered another route")
         source = f"/get_route_by_id?{urlencode(body)}"
-        self._land(connection, "route", Fetched(own, codoon_route_day(route), route, source), result)
+        self._land(connection, "route", Fetched(route_id, codoon.route_day(route), route, source), result)
 
     # -- pulls of whole days (Fitbit, Codoon) ----------------------------------------------------------
 

@@ -1,46 +1,50 @@
-"""Codoon's data side: daily tracker summaries, GPS routes, sleeps and body logs.
+"""Codoon's data side, as Codoon's own document gives it (``reference/specs/codoon-openapi.md``): daily tracker
+summaries, nights and the body log. Routes are not pulled: no documented method lists them; each one is learned
+from a ``gps_sports`` notification (its ``resource_id``) and fetched with ``get_route_by_id`` by
+``shared.notify.worker``.
 
-Codoon methods are ``POST <CODOON_API_BASE_URL>/<method>`` with a JSON object body, so paths here are
-``/<method>``. A record's source is the method path with its body as a query string
-(``/get_sleep_data?start_date=2025-01-01&end_date=2025-01-30``). All Codoon users are at +08:00 and every
-date is theirs:
+Every method is ``POST <CODOON_API_BASE_URL>/<method>`` with a JSON object body, so paths here are
+``/<method>``; every answer is the envelope ``{"status", "data", "description"}``, and ``status`` must say OK
+(``"OK"``, or ``true`` for ``get_tracker_data``) even on HTTP 200, as the document asks. A record's source is the
+method path with its body as a query string (``/get_sleep_data?the_day=2025-01-01``). All Codoon users are at
++08:00 and every date is theirs. Records land as sent (the element of ``data``), one per local date:
 
-- tracker (``get_tracker_summary`` with ``date_end`` and ``days_back`` <= 30): one summary a day; id and local
-  date ``the_day``. A day without any data (before the user's history, or not begun yet at +08:00) comes back
-  as a zero summary with ``update_time`` null: such placeholders are not yielded.
-- route (``get_tracker_data {the_day}`` for each day lists the day's route ids under ``routes``; each is
-  fetched with ``get_route_by_id``): id ``route_id``, local date the date of ``start_time``.
-- sleep (``get_sleep_data``, at most 30 days): id ``sleep_id``, local date ``the_day`` (the day of waking).
-- body (``get_body_log``, at most 30 days): id ``log_id``, local date ``the_day``.
+- tracker: ``get_tracker_summary {date_end, days_back <= 30}``. Its summaries carry no date. **Day-order rule**:
+  the answer holds exactly ``days_back`` summaries, oldest first, and the last one is ``date_end``: summary
+  ``i`` (from 0) is the day ``date_end - (days_back - 1 - i)``. Any other count is refused (it could not be dated
+  safely). Id and local date: that day. A summary with zero steps, meters, calories and minutes (a day without
+  data) is not yielded.
+- sleep: ``get_sleep_data {the_day}``, one request per day, answers the night ending on that day; id and local
+  date ``the_day``. A night of zero ``total_minutes`` (none recorded) is not yielded.
+- body: ``get_body_log {}`` answers the whole history as positional arrays ``[date, weight kg, height cm,
+  body fat %, goal weight]``, dates written ``2012-3-07`` (no zero padding), null where absent. One request per
+  fetch; id and local date: the entry's date (``YYYY-MM-DD``); when a date appears twice, the later entry wins.
 
-Codoon publishes no rate limit; chunks are 90 days (three requests) for the range types and 30 days (30 day
-requests plus one per route, about 40) for routes.
+Codoon publishes no rate limit. Chunks: tracker 90 days (three requests), sleep 30 days (30 requests), body
+the whole range (one request).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from shared.pull.model import DataType, Fetched, VendorApi, Window, date_field, record_id
+from shared.pull.model import DataType, Fetched, VendorApi, Window
 
 MAX_DAYS = 30
 ONE_DAY = timedelta(days=1)
+TRACKER_TOTALS = ("steps", "meters", "calories", "minutes")
 
 DATA_TYPES: dict[str, DataType] = {
     "tracker": DataType("tracker", "sports", max_days=MAX_DAYS, chunk_days=90),
-    "route": DataType("route", "sports", max_days=1, chunk_days=30),
-    "sleep": DataType("sleep", "sports", max_days=MAX_DAYS, chunk_days=90),
-    "body": DataType("body", "user", max_days=MAX_DAYS, chunk_days=90),
+    "sleep": DataType("sleep", "sports", max_days=1, chunk_days=30),
+    "body": DataType("body", "user", max_days=0, chunk_days=3660),
 }
 
-# data type -> (method path, response key, id field) of the start_date/end_date methods
-_SPANS: dict[str, tuple[str, str, str]] = {
-    "sleep": ("/get_sleep_data", "sleeps", "sleep_id"),
-    "body": ("/get_body_log", "logs", "log_id"),
-}
+_BODY_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
 
 class CodoonFetcher:
@@ -57,81 +61,88 @@ class CodoonFetcher:
         window = Window(window.first, min(window.last, today))
         if data_type == "tracker":
             yield from _tracker(api, window)
-        elif data_type == "route":
-            yield from _routes(api, window)
+        elif data_type == "sleep":
+            yield from _sleep(api, window)
         else:
-            yield from _spans(api, data_type, window)
+            yield from _body(api, window)
 
 
 def _tracker(api: VendorApi, window: Window) -> Iterator[Fetched]:
     for part in window.split(MAX_DAYS):
         body: dict[str, Any] = {"date_end": part.last.isoformat(), "days_back": part.days}
-        path = "/get_tracker_summary"
-        source = _source(path, body)
-        page: list[Fetched] = []
-        for summary in _entries("tracker", api.post(path, body), "summaries"):
-            if "update_time" not in summary:
-                raise ValueError("codoon tracker: a summary has no 'update_time'")
-            if summary["update_time"] is None:  # a day without data: a zero placeholder
-                continue
-            day = date_field("codoon", "tracker", summary, "the_day")
-            if window.first <= day <= window.last:
-                page.append(Fetched(day.isoformat(), day, summary, source))
-        page.sort(key=lambda fetched: fetched.local_date)
-        yield from page
+        summaries = data_of("get_tracker_summary", api.post("/get_tracker_summary", body), list)
+        if len(summaries) != part.days:
+            raise ValueError(
+                f"codoon get_tracker_summary: {len(summaries)} summaries for days_back={part.days}: cannot date them"
+            )
+        source = _source("/get_tracker_summary", body)
+        for index, summary in enumerate(summaries):
+            if not isinstance(summary, dict):
+                raise ValueError("codoon get_tracker_summary: a summary is not a JSON object")
+            if not any(_number(summary.get(name)) for name in TRACKER_TOTALS):
+                continue  # a day without data
+            day = tracker_day(part.last, part.days, index)
+            yield Fetched(day.isoformat(), day, summary, source)
 
 
-def _routes(api: VendorApi, window: Window) -> Iterator[Fetched]:
-    seen: set[str] = set()
+def tracker_day(date_end: date, days_back: int, index: int) -> date:
+    """The day of summary ``index`` of a ``get_tracker_summary`` answer (the day-order rule above)."""
+    return date_end - timedelta(days=days_back - 1 - index)
+
+
+def _sleep(api: VendorApi, window: Window) -> Iterator[Fetched]:
     day = window.first
     while day <= window.last:
-        listing = api.post("/get_tracker_data", {"the_day": day.isoformat()})
-        route_ids = listing.get("routes") if isinstance(listing, dict) else None
-        if not isinstance(route_ids, list) or not all(isinstance(r, str) and r for r in route_ids):
-            raise ValueError("codoon route: get_tracker_data has no 'routes' array of ids")
-        for route_id in route_ids:
-            if route_id in seen:
-                continue
-            seen.add(route_id)
-            body = {"route_id": route_id}
-            route = api.post("/get_route_by_id", body)
-            if not isinstance(route, dict):
-                raise ValueError("codoon route: get_route_by_id did not answer a JSON object")
-            if not isinstance(route.get("route_id"), str) or route["route_id"].lower() != route_id.lower():
-                raise ValueError("codoon route: get_route_by_id answered another route")
-            yield Fetched(route_id, _start_day(route), route, _source("/get_route_by_id", body))
+        body = {"the_day": day.isoformat()}
+        night = data_of("get_sleep_data", api.post("/get_sleep_data", body), dict)
+        if _number(night.get("total_minutes")):
+            yield Fetched(day.isoformat(), day, night, _source("/get_sleep_data", body))
         day += ONE_DAY
 
 
-def _spans(api: VendorApi, data_type: str, window: Window) -> Iterator[Fetched]:
-    path, key, id_field = _SPANS[data_type]
-    for part in window.split(MAX_DAYS):
-        body = {"start_date": part.first.isoformat(), "end_date": part.last.isoformat()}
-        source = _source(path, body)
-        page: list[Fetched] = []
-        for entry in _entries(data_type, api.post(path, body), key):
-            day = date_field("codoon", data_type, entry, "the_day")
-            if window.first <= day <= window.last:
-                page.append(Fetched(record_id("codoon", data_type, entry, id_field), day, entry, source))
-        page.sort(key=lambda fetched: fetched.local_date)
-        yield from page
+def _body(api: VendorApi, window: Window) -> Iterator[Fetched]:
+    entries = data_of("get_body_log", api.post("/get_body_log", {}), list)
+    by_day: dict[date, list[Any]] = {}
+    for entry in entries:
+        if not isinstance(entry, list) or not entry:
+            raise ValueError("codoon get_body_log: an entry is not a positional array")
+        day = body_log_day(entry[0])
+        if window.first <= day <= window.last:
+            by_day[day] = entry
+    for day in sorted(by_day):
+        yield Fetched(day.isoformat(), day, by_day[day], "/get_body_log")
 
 
 # -- shapes and fields -------------------------------------------------------------------------------------------
 
 
-def _source(path: str, body: Mapping[str, Any]) -> str:
-    return f"{path}?{urlencode({name: str(value) for name, value in body.items()})}"
+def data_of[T](method: str, answer: Any, kind: type[T]) -> T:
+    """``data`` of a Codoon answer whose ``status`` says OK; ValueError for any other shape."""
+    if not isinstance(answer, dict):
+        raise ValueError(f"codoon {method}: the answer is not a JSON object")
+    status = answer.get("status")
+    if not (status is True or (isinstance(status, str) and status.upper() == "OK")):
+        shown = status if isinstance(status, str | bool | int | None) else type(status).__name__
+        raise ValueError(f"codoon {method}: status {str(shown)[:20]!r}, not OK")
+    data = answer.get("data")
+    if not isinstance(data, kind):
+        raise ValueError(f"codoon {method}: 'data' is not a JSON {'array' if kind is list else 'object'}")
+    return data
 
 
-def _entries(data_type: str, answer: Any, key: str) -> list[dict[str, Any]]:
-    entries = answer.get(key) if isinstance(answer, dict) else None
-    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-        raise ValueError(f"codoon {data_type}: the response has no {key!r} array of objects")
-    return entries
+def body_log_day(raw: Any) -> date:
+    """A body log date, written ``2012-3-07`` or ``2012-03-07``."""
+    found = _BODY_DATE.fullmatch(raw) if isinstance(raw, str) else None
+    if found is not None:
+        try:
+            return date(int(found[1]), int(found[2]), int(found[3]))
+        except ValueError:
+            pass
+    raise ValueError("codoon get_body_log: an entry's date is not like 2012-3-07")
 
 
-def _start_day(route: dict[str, Any]) -> date:
+def route_day(route: Mapping[str, Any]) -> date:
+    """The local date of a ``get_route_by_id`` route: the date of its ``start_time``."""
     value = route.get("start_time")
     if isinstance(value, str):
         try:
@@ -139,6 +150,19 @@ def _start_day(route: dict[str, Any]) -> date:
         except ValueError:
             pass
     raise ValueError("codoon route: the route's 'start_time' is not a local 'YYYY-MM-DD HH:MM:SS' time")
+
+
+def _number(raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return 0.0
+    try:
+        return float(raw)
+    except ValueError:
+        return 0.0
+
+
+def _source(path: str, body: Mapping[str, Any]) -> str:
+    return f"{path}?{urlencode({name: str(value) for name, value in body.items()})}"
 
 
 CODOON = CodoonFetcher()
