@@ -18,6 +18,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.naming import secret_name
+from shared.table_keys import table_key
 
 
 class Status(StrEnum):
@@ -118,7 +119,11 @@ class ConnectionRegistry:
         self.table.upsert_entity(connection.to_entity(), mode=UpdateMode.REPLACE)
         if connection.vendor_user_id:
             self.lookup.upsert_entity(
-                {"PartitionKey": connection.vendor, "RowKey": connection.vendor_user_id, "user_id": connection.user_id},
+                {
+                    "PartitionKey": connection.vendor,
+                    "RowKey": table_key(connection.vendor_user_id),  # the vendor's id may hold '/' and the like
+                    "user_id": connection.user_id,
+                },
                 mode=UpdateMode.REPLACE,
             )
         return connection
@@ -136,7 +141,7 @@ class ConnectionRegistry:
 
     def user_for_vendor_user(self, vendor: str, vendor_user_id: str) -> str | None:
         try:
-            return str(self.lookup.get_entity(vendor, vendor_user_id)["user_id"])
+            return str(self.lookup.get_entity(vendor, table_key(vendor_user_id))["user_id"])
         except ResourceNotFoundError:
             return None
 

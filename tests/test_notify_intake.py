@@ -322,7 +322,13 @@ def test_a_malformed_codoon_form_is_answered_400(rig: Rig, body: bytes) -> None:
         b"\xff{}",
         b'{"collectionType":"sleep"}',  # an object, not an array
         b'[{"collectionType":"sleep","date":"2026-02-30","ownerId":"A","subscriptionId":"s"}]',
-        b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":"A/B","subscriptionId":"s"}]',
+        b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":"","subscriptionId":"s"}]',
+        b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":"' + b"A" * 129 + b'","subscriptionId":"s"}]',
+        b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":"A","subscriptionId":"' + b"s" * 129 + b'"}]',
+        b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":7,"subscriptionId":"s"}]',
+        b"["
+        + b",".join([b'{"collectionType":"sleep","date":"2026-11-20","ownerId":"A","subscriptionId":"s"}'] * 501)
+        + b"]",
         b'[{"collectionType":"sleep","date":"2026-11-20","ownerId":"A","subscriptionId":"s","ownerType":"x"}]',
         b"[1]",
         b"[" * 100_000,
@@ -335,6 +341,32 @@ def test_a_signed_but_malformed_fitbit_body_is_answered_400(rig: Rig, body: byte
     assert rig.messages() == []
 
 
+# ids as the vendor chooses them: a trailing '/', '#', '?', '\\', '%', spaces, control characters, non-ASCII
+ODD_IDS = ("ABC123/", "7Q/x#1?a\\b%2F \u00e9/", "  spaced  ", "tab\tand\nnewline\u0085", "\u00fc" * 128, "\U0001f600/")
+
+
+def test_a_signed_fitbit_notification_is_accepted_whatever_characters_its_ids_hold(rig: Rig) -> None:
+    items = [fitbit_item(odd, "sleep", "2026-11-20", subscription_id=odd) for odd in ODD_IDS]
+    revoked = {"collectionType": "userRevokedAccess", "ownerId": "9Z/", "ownerType": "user", "subscriptionId": "s#/"}
+    assert rig.post("fitbit", *signed_fitbit(rig.secret("fitbit"), [*items, revoked])) == (204, None)
+    messages = rig.messages()
+    assert sorted((m["vendor_user_id"], m["subscription_id"]) for m in messages) == sorted(
+        [(odd, odd) for odd in ODD_IDS] + [("9Z/", "s#/")]
+    )
+    assert all(Notification.from_message(json.dumps(m)).vendor == "fitbit" for m in messages)
+
+
+def test_a_signed_whoop_event_is_accepted_whatever_characters_its_ids_hold(rig: Rig) -> None:
+    for odd in ODD_IDS:
+        event = {"user_id": odd, "id": odd, "type": "sleep.updated", "trace_id": odd}
+        assert rig.post("whoop", *whoop_request(rig, event)) == (204, None), odd
+        assert rig.post("whoop", *whoop_request(rig, event)) == (204, None), odd  # its duplicate is collapsed
+    assert sorted((m["vendor_user_id"], m["record_id"], m["trace_id"]) for m in rig.messages()) == sorted(
+        (odd, odd, odd) for odd in ODD_IDS
+    )
+    assert len(rig.dedup_rows()) == len(ODD_IDS)
+
+
 @pytest.mark.parametrize(
     "event",
     [
@@ -342,7 +374,8 @@ def test_a_signed_but_malformed_fitbit_body_is_answered_400(rig: Rig, body: byte
         {"user_id": True, "id": "a", "type": "sleep.updated", "trace_id": "t"},
         {"user_id": 1, "id": "a", "type": "sleep", "trace_id": "t"},
         {"user_id": 1, "id": "a", "type": "sleep.updated"},
-        {"user_id": 1, "id": "a", "type": "sleep.updated", "trace_id": "a#b"},
+        {"user_id": 1, "id": "a", "type": "sleep.updated", "trace_id": ""},
+        {"user_id": 1, "id": "a" * 129, "type": "sleep.updated", "trace_id": "t"},
         {"user_id": 1.5, "id": "a", "type": "sleep.updated", "trace_id": "t"},
     ],
 )

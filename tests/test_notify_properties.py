@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,17 @@ from hypothesis import strategies as st
 
 from sandbox.notify import fitbit_item, signed_fitbit, signed_whoop, whoop_event
 from shared.notify.intake import NotificationIntake
-from shared.notify.parse import PARSERS, MalformedNotification, Notification, parse_codoon, parse_fitbit, parse_whoop
+from shared.notify.parse import (
+    MAX_ID_CHARS,
+    PARSERS,
+    MalformedNotification,
+    Notification,
+    parse_codoon,
+    parse_fitbit,
+    parse_whoop,
+)
 from shared.notify.verify import fitbit_signature, whoop_signature
+from shared.table_keys import table_key
 from tests.conftest import KNOWN_SECRETS
 
 NOW = 1_800_000_000.0
@@ -150,7 +160,8 @@ def test_parsers_raise_only_malformed_notification(body: bytes) -> None:
         assert all(isinstance(n, Notification) and n.vendor_user_id and n.kind for n in result)
         for notification in result:
             message = json.loads(notification.to_json())
-            assert len(notification.to_json()) < 2048 and message["v"] == 1
+            # at most three ids of MAX_ID_CHARS characters, each at most 12 characters of JSON (\ud83d\ude00)
+            assert len(notification.to_json()) < 8192 and message["v"] == 1
             assert Notification.from_message(notification.to_json()) == notification
 
 
@@ -181,6 +192,35 @@ def test_the_fitbit_parser_gives_one_notification_per_item_or_rejects_the_batch(
     except MalformedNotification:
         return
     assert [n.vendor_user_id for n in result] == [item["ownerId"] for item in items]
+
+
+vendor_ids = st.text(min_size=1, max_size=MAX_ID_CHARS)
+
+
+@FAST
+@given(user=vendor_ids | st.integers(min_value=0, max_value=10**30), record=vendor_ids, trace=vendor_ids)
+def test_a_whoop_event_is_never_refused_for_the_characters_of_its_ids(user: str | int, record: str, trace: str) -> None:
+    event = {"user_id": user, "id": record, "type": "sleep.updated", "trace_id": trace}
+    (notification,) = parse_whoop(json.dumps(event).encode())
+    assert (notification.vendor_user_id, notification.record_id, notification.trace_id) == (str(user), record, trace)
+
+
+@FAST
+@given(owners=st.lists(st.tuples(vendor_ids, vendor_ids), min_size=1, max_size=5))
+def test_a_fitbit_batch_is_never_refused_for_the_characters_of_its_ids(owners: list[tuple[str, str]]) -> None:
+    items = [fitbit_item(owner, "sleep", "2026-11-20", subscription_id=sub) for owner, sub in owners]
+    result = parse_fitbit(json.dumps(items).encode())
+    assert [(n.vendor_user_id, n.subscription_id) for n in result] == owners
+
+
+_FORBIDDEN_IN_KEYS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+@FAST
+@given(a=st.text(max_size=40) | st.sampled_from(["a/", "a%2F", "%", "%25", "\ud800"]), b=st.text(max_size=40))
+def test_table_keys_are_valid_and_two_ids_never_share_one(a: str, b: str) -> None:
+    assert not _FORBIDDEN_IN_KEYS.search(table_key(a))
+    assert (table_key(a) == table_key(b)) == (a == b)
 
 
 codoon_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,40}", fullmatch=True)

@@ -20,6 +20,7 @@ from azure.storage.queue import QueueClient
 from sandbox import Sandbox
 from sandbox.notify import codoon_form, fitbit_item, signed_fitbit, signed_whoop, whoop_event
 from shared.app_context import AppContext
+from shared.connections import store_connection
 from shared.layout import CURATED_CONTAINER, RAW_CONTAINER
 from shared.notify import NOTIFY_QUEUE
 from shared.notify.parse import MalformedNotification, Notification
@@ -279,6 +280,29 @@ def test_fitbit_user_revoked_access_marks_the_connection_and_keeps_the_data(
         through_intake(ctx, "fitbit", signed_fitbit(secret, [fitbit_item(owner, "sleep", day.isoformat())]))
     )
     assert later.outcome is WorkOutcome.IGNORED and later.requests == 0
+
+
+def test_fitbit_notifications_with_odd_owner_and_subscription_ids_reach_their_connection(
+    ctx: AppContext, seed: Any, sandbox: Sandbox, worker: NotificationWorker
+) -> None:
+    """Ids as Fitbit chooses them ('/' at the end, characters Table keys forbid) find the user: the lookup
+    and bookkeeping rows encode them where they become keys."""
+    owner = "7Q/x#1?a\\b%2F\t/"
+    pair = seed("fitbit", "u-odd")
+    store_connection(ctx.vault, ctx.registry, "fitbit", "u-odd", pair.with_user(owner))
+    _, day = first_record(sandbox, "fitbit", "sleep", "u-odd")
+    secret = sandbox.clients["fitbit"][1]
+    item = fitbit_item(owner, "sleep", day.isoformat(), subscription_id="sub/#?/")
+    result = worker.handle(through_intake(ctx, "fitbit", signed_fitbit(secret, [item])))
+    assert (result.outcome, result.user_id) == (WorkOutcome.LANDED, "u-odd") and result.landed >= 1
+
+    stranger = fitbit_item(owner + "x/", "sleep", day.isoformat())
+    result = worker.handle(through_intake(ctx, "fitbit", signed_fitbit(secret, [stranger])))
+    assert result.outcome is WorkOutcome.UNKNOWN_USER
+
+    revoked = [{"collectionType": "userRevokedAccess", "ownerId": owner, "ownerType": "user", "subscriptionId": "/"}]
+    result = worker.handle(through_intake(ctx, "fitbit", signed_fitbit(secret, revoked)))
+    assert (result.outcome, result.user_id) == (WorkOutcome.REVOKED, "u-odd")
 
 
 # -- Codoon ----------------------------------------------------------------------------------------------------

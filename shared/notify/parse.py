@@ -1,8 +1,11 @@
 """Per-vendor notification parsers: raw body bytes -> ``Notification`` records, or ``MalformedNotification``.
 
 Nothing else escapes a parser, whatever the input (property-tested). Every value that ends up in a queue
-message is bounded and drawn from a safe character set, so a message is small and an id can serve as an
-Azure Table key.
+message is bounded in size, so a message is small. The vendors' ids (WHOOP ``user_id``, ``id``, ``trace_id``;
+Fitbit ``ownerId``, ``subscriptionId``) are signed by the vendor and taken as they come, whatever characters
+they hold (Fitbit's may end in ``/``): only their type and length are checked. Where an id becomes a Table
+key it is encoded there (``shared.table_keys``); in a URL it is quoted. Vocabulary words (types, collections)
+and dates keep their shapes.
 
 - WHOOP v2 (vendors.md 2.4): one JSON object ``{"user_id": 10129, "id": "<uuid>", "type": "sleep.updated",
   "trace_id": "<uuid>"}``; ``recovery.*`` ids are the *sleep* UUID.
@@ -24,8 +27,8 @@ from urllib.parse import parse_qs
 
 MESSAGE_VERSION = 1
 MAX_FITBIT_ITEMS = 500
+MAX_ID_CHARS = 128  # a signed vendor id: any characters, at most this many
 
-# ids, users, trace ids: letters, digits and - _ . : (no / \ # ? or control characters: valid Table keys)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _WHOOP_TYPE = re.compile(r"([a-z][a-z_]{0,31})\.([a-z][a-z_]{0,31})")
@@ -93,6 +96,13 @@ def _text(value: object, name: str, pattern: re.Pattern[str]) -> str:
     return value
 
 
+def _vendor_id(value: object, name: str) -> str:
+    """A signed vendor id: any non-empty string of at most ``MAX_ID_CHARS`` characters."""
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
+        raise MalformedNotification(f"{name} is missing, not a string, or longer than {MAX_ID_CHARS} characters")
+    return value
+
+
 def _json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
@@ -111,7 +121,7 @@ def parse_whoop(body: bytes, received_at: str = "") -> list[Notification]:
     user = data.get("user_id")
     if isinstance(user, bool) or not isinstance(user, int | str):
         raise MalformedNotification("user_id is missing or malformed")
-    user_id = _text(str(user), "user_id", _ID)
+    user_id = _vendor_id(str(user), "user_id")
     kind = _text(data.get("type"), "type", _WHOOP_TYPE)
     collection, action = kind.split(".", 1)
     record = data.get("id")
@@ -124,8 +134,8 @@ def parse_whoop(body: bytes, received_at: str = "") -> list[Notification]:
             kind=kind,
             collection=collection,
             action=action,
-            record_id=_text(record, "id", _ID),
-            trace_id=_text(data.get("trace_id"), "trace_id", _ID),
+            record_id=_vendor_id(record, "id"),
+            trace_id=_vendor_id(data.get("trace_id"), "trace_id"),
             received_at=received_at,
         )
     ]
@@ -138,11 +148,11 @@ def _fitbit_item(item: object, received_at: str) -> Notification:
     if not isinstance(item, dict):
         raise MalformedNotification("each Fitbit notification must be a JSON object")
     kind = _text(item.get("collectionType"), "collectionType", _WORD)
-    owner = _text(item.get("ownerId"), "ownerId", _ID)
+    owner = _vendor_id(item.get("ownerId"), "ownerId")
     owner_type = item.get("ownerType", "user")
     if owner_type != "user":
         raise MalformedNotification("ownerType must be 'user'")
-    subscription = _text(item.get("subscriptionId"), "subscriptionId", _ID)
+    subscription = _vendor_id(item.get("subscriptionId"), "subscriptionId")
     day = item.get("date")
     if day is None and kind in _FITBIT_REVOKED:
         parsed_day = None

@@ -74,6 +74,7 @@ from shared.pull.sink import RecordSink
 from shared.pull.vendor_api import ConnectionApi, NotFound
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
 from shared.settings import Settings
+from shared.table_keys import table_key
 from shared.telemetry import count_notification, count_records_landed, operation
 from shared.token_service import Outcome, TokenService, TokenUnavailable
 
@@ -500,9 +501,10 @@ class NotificationWorker:
     def _note_unknown(self, n: Notification) -> None:
         """Count a notification for a vendor user nobody connected (storage failures propagate: retried)."""
         stamp = n.received_at or now_iso()
+        key = table_key(n.vendor_user_id)  # a vendor's id may hold characters Table keys forbid (Fitbit: '/')
         for _ in range(TABLE_ATTEMPTS):
             try:
-                entity = self.unknown.get_entity(n.vendor, n.vendor_user_id)
+                entity = self.unknown.get_entity(n.vendor, key)
             except ResourceNotFoundError:
                 entity = None
             try:
@@ -510,7 +512,7 @@ class NotificationWorker:
                     self.unknown.create_entity(
                         {
                             "PartitionKey": n.vendor,
-                            "RowKey": n.vendor_user_id,
+                            "RowKey": key,
                             "count": 1,
                             "first_at": stamp,
                             "last_at": stamp,
@@ -521,7 +523,7 @@ class NotificationWorker:
                     self.unknown.update_entity(
                         {
                             "PartitionKey": n.vendor,
-                            "RowKey": n.vendor_user_id,
+                            "RowKey": key,
                             "count": int(entity.get("count") or 0) + 1,
                             "last_at": stamp,
                             "last_kind": n.kind,
