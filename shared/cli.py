@@ -5,16 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlparse
 
-from shared.app_context import AppContext, get_context
+from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+
+from shared.app_context import AppContext
+from shared.cli_args import vendor_name
 from shared.connect_flow import FlowError, link_expiry_iso
 from shared.notify.poison import add_commands as add_poison_commands
 from shared.pull.commands import add_commands as add_pull_commands
 from shared.registry import Connection
 from shared.rotation import rotate_all
-from shared.settings import SettingsError
+from shared.settings import Settings, SettingsError, load_settings
+from shared.storage import QuickFailure, Storage
+from shared.vault import TransientStoreError
+
+# Exit status: 1 the command ran and something in it failed; 2 fix the command or the configuration (a usage
+# error, a bad setting, credentials storage rejects); 3 a dependency did not answer (try again later).
+EXIT_CONFIGURATION = 2
+EXIT_UNAVAILABLE = 3
 
 STATUS_COLUMNS = (
     "vendor",
@@ -90,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_status)
     for command in (rotate, status):
-        command.add_argument("--vendor")
+        command.add_argument("--vendor", type=vendor_name)
         command.add_argument("--user")
     connect = sub.add_parser("connect", help="print a link that connects a user's vendor account")
     connect.set_defaults(handler=cmd_connect)
@@ -98,26 +110,97 @@ def build_parser() -> argparse.ArgumentParser:
     disconnect.add_argument("--purge", action="store_true", help="also delete the user's landed data")
     disconnect.set_defaults(handler=cmd_disconnect)
     for command in (connect, disconnect):
-        command.add_argument("--vendor", required=True)
+        command.add_argument("--vendor", required=True, type=vendor_name)
         command.add_argument("--user", required=True)
     add_pull_commands(sub)
     add_poison_commands(sub)
     return parser
 
 
+def build_context(settings: Settings) -> AppContext:
+    """The services, with storage clients that give up within seconds (see ``QuickFailure``). Nothing is
+    called yet: the caller runs ``ensure_resources``, where an unreachable account first shows."""
+    ctx = AppContext(settings)
+    ctx.storage = Storage(settings.storage, QuickFailure())
+    return ctx
+
+
+def _address(url: str) -> tuple[str, int]:
+    parsed = urlparse(url)
+    return (parsed.hostname or "").lower(), parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def _failed_address(error: BaseException) -> tuple[str, int] | None:
+    """Host and port of the request that failed: from the HTTP response, else from the transport's message
+    (urllib3 names ``host='…', port=…`` when it cannot connect or read)."""
+    url = getattr(getattr(getattr(error, "response", None), "request", None), "url", None)
+    if url:
+        return _address(str(url))
+    match = re.search(r"host='([^']+)', port=(\d+)", str(error))
+    return (match.group(1).lower(), int(match.group(2))) if match else None
+
+
+def _cause(error: BaseException) -> str:
+    """A short, secret-free reason: the HTTP status and service error code, or what the connection did."""
+    if isinstance(error, HttpResponseError) and error.status_code:
+        code = getattr(error, "error_code", None)  # storage and tables set it; azure-core's base class does not
+        code = getattr(code, "value", code) or error.reason or ""
+        return f"HTTP {error.status_code} {code}".strip()
+    text = str(error).lower()
+    for needles, cause in (
+        (("refused",), "connection refused"),
+        (("timed out", "timeout"), "no answer in time"),
+        (("name or service not known", "nodename nor servname", "getaddrinfo", "name resolution"), "host not found"),
+    ):
+        if any(needle in text for needle in needles):
+            return cause
+    return type(error).__name__
+
+
+def describe_failure(ctx: AppContext, error: AzureError | TransientStoreError) -> tuple[int, str]:
+    """One line for an unreachable or refusing storage account or vault, naming its endpoint and setting."""
+    settings = ctx.settings
+    failed = _failed_address(error)
+    vault_url = settings.key_vault_url or ""
+    if isinstance(error, TransientStoreError) or (vault_url and failed == _address(vault_url)):
+        where = vault_url or str(settings.local_secrets_dir or "")
+        setting = "KEY_VAULT_URL" if vault_url else "LOCAL_SECRETS_DIR"
+        return EXIT_UNAVAILABLE, f"token vault unavailable at {where} (setting {setting}): {_cause(error)}"
+    storage = ctx.storage
+    services = [client.url.rstrip("/") for client in (storage.tables, storage.blobs, storage.queues)]
+    where = next((s for s in services if _address(s) == failed), "") or ", ".join(services)
+    setting = "AzureWebJobsStorage" if settings.storage.connection_string else "AzureWebJobsStorage__*"
+    rejected = isinstance(error, ClientAuthenticationError) or (
+        isinstance(error, HttpResponseError) and error.status_code in (401, 403)
+    )
+    if rejected:
+        fix = "check the account key" if settings.storage.connection_string else "check the identity and its roles"
+        return (
+            EXIT_CONFIGURATION,
+            f"storage rejected the credentials at {where} (setting {setting}): {_cause(error)}; {fix}",
+        )
+    return EXIT_UNAVAILABLE, f"storage unavailable at {where} (setting {setting}): {_cause(error)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        ctx = get_context()
+        settings = load_settings()
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIGURATION
+    ctx = build_context(settings)
     try:
+        ctx.ensure_resources()
         code: int = args.handler(ctx, args)
     except FlowError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
+    except (AzureError, TransientStoreError) as error:
+        code, line = describe_failure(ctx, error)
+        print(line, file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         return 130
     return code

@@ -3,13 +3,17 @@ managed identity in Azure. Queue messages are base64, as the Functions queue tri
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableServiceClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import LinearRetry as BlobLinearRetry
 from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient, QueueServiceClient, TextBase64EncodePolicy
+from azure.storage.queue import LinearRetry as QueueLinearRetry
 
 from shared.settings import StorageSettings
 
@@ -18,11 +22,56 @@ LOCKS_CONTAINER = "locks"
 CONNECTIONS_TABLE = "connections"
 
 
+@dataclass(frozen=True)
+class QuickFailure:
+    """Few, short retries and short timeouts, for a caller someone is waiting on (the command line): the SDK's
+    defaults (blob and queue back off 15 s and more between retries) make a dead endpoint take minutes."""
+
+    retries: int = 2  # throttling and 5xx
+    network_retries: int = 1  # no connection, or no answer within the timeout
+    backoff_seconds: float = 0.5
+    connect_timeout_seconds: float = 3.0
+    read_timeout_seconds: float = 10.0
+
+    def _timeouts(self) -> dict[str, Any]:
+        return {"connection_timeout": self.connect_timeout_seconds, "read_timeout": self.read_timeout_seconds}
+
+    def blob(self) -> dict[str, Any]:
+        retry = BlobLinearRetry(
+            backoff=self.backoff_seconds,  # type: ignore[arg-type]  # annotated int, used as seconds
+            retry_total=self.retries,
+            random_jitter_range=0,
+            retry_connect=self.network_retries,
+            retry_read=self.network_retries,
+        )
+        return {"retry_policy": retry, **self._timeouts()}
+
+    def queue(self) -> dict[str, Any]:
+        retry = QueueLinearRetry(
+            backoff=self.backoff_seconds,  # type: ignore[arg-type]
+            retry_total=self.retries,
+            random_jitter_range=0,
+            retry_connect=self.network_retries,
+            retry_read=self.network_retries,
+        )
+        return {"retry_policy": retry, **self._timeouts()}
+
+    def table(self) -> dict[str, Any]:
+        return {
+            "retry_total": self.retries,
+            "retry_connect": self.network_retries,
+            "retry_read": self.network_retries,
+            "retry_backoff_factor": self.backoff_seconds,
+            **self._timeouts(),
+        }
+
+
 class Storage:
     """Lazily built, shared service clients. The SDK clients are thread-safe."""
 
-    def __init__(self, settings: StorageSettings) -> None:
+    def __init__(self, settings: StorageSettings, quick: QuickFailure | None = None) -> None:
         self.settings = settings
+        self.quick = quick
 
     @cached_property
     def _credential(self) -> TokenCredential:
@@ -32,24 +81,27 @@ class Storage:
 
     @cached_property
     def blobs(self) -> BlobServiceClient:
+        options = self.quick.blob() if self.quick else {}
         if self.settings.connection_string:
-            return BlobServiceClient.from_connection_string(self.settings.connection_string)
+            return BlobServiceClient.from_connection_string(self.settings.connection_string, **options)
         assert self.settings.blob_url
-        return BlobServiceClient(self.settings.blob_url, credential=self._credential)
+        return BlobServiceClient(self.settings.blob_url, credential=self._credential, **options)
 
     @cached_property
     def queues(self) -> QueueServiceClient:
+        options = self.quick.queue() if self.quick else {}
         if self.settings.connection_string:
-            return QueueServiceClient.from_connection_string(self.settings.connection_string)
+            return QueueServiceClient.from_connection_string(self.settings.connection_string, **options)
         assert self.settings.queue_url
-        return QueueServiceClient(self.settings.queue_url, credential=self._credential)
+        return QueueServiceClient(self.settings.queue_url, credential=self._credential, **options)
 
     @cached_property
     def tables(self) -> TableServiceClient:
+        options = self.quick.table() if self.quick else {}
         if self.settings.connection_string:
-            return TableServiceClient.from_connection_string(self.settings.connection_string)
+            return TableServiceClient.from_connection_string(self.settings.connection_string, **options)
         assert self.settings.table_url
-        return TableServiceClient(self.settings.table_url, credential=self._credential)
+        return TableServiceClient(self.settings.table_url, credential=self._credential, **options)
 
     def queue(self, name: str) -> QueueClient:
         return self.queues.get_queue_client(

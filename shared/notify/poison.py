@@ -104,15 +104,22 @@ def replay_poison(queues: QueueServiceClient | Storage, queue_name: str, limit: 
     return replay(queues, queue_name, limit).moved
 
 
+def queue_name(value: str) -> str:
+    """``--queue``: one of the work queues; a poison queue's name points at its main queue."""
+    if value in ALL_QUEUES:
+        return value
+    if value.removesuffix(POISON_SUFFIX) in ALL_QUEUES:
+        raise argparse.ArgumentTypeError(
+            f"name the main queue, not its poison queue: --queue {value.removesuffix(POISON_SUFFIX)}"
+        )
+    raise argparse.ArgumentTypeError(f"unknown queue {value!r}; known queues: {', '.join(ALL_QUEUES)}")
+
+
 def cmd_replay_poison(ctx: AppContext, args: argparse.Namespace) -> int:
     names = (args.queue,) if args.queue else ALL_QUEUES
     failed = False
     for name in names:
-        try:
-            outcome = replay(ctx.storage, name, args.limit)
-        except ValueError as error:
-            print(f"error: {error}")
-            return 2
+        outcome = replay(ctx.storage, name, args.limit)
         note = f", {outcome.failed} could not be moved" if outcome.failed else ""
         print(f"{name}: {outcome.moved} moved back from {name}{POISON_SUFFIX}{note}, {outcome.left} left there")
         failed = failed or outcome.failed > 0
@@ -122,7 +129,7 @@ def cmd_replay_poison(ctx: AppContext, args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = sub.add_parser("replay-poison", help="move poison queue messages back to their queue to run again")
     which = command.add_mutually_exclusive_group()
-    which.add_argument("--queue", help=f"the main queue, e.g. {NOTIFY_QUEUE} (default: --all)")
+    which.add_argument("--queue", type=queue_name, help=f"the main queue, e.g. {NOTIFY_QUEUE} (default: --all)")
     which.add_argument("--all", action="store_true", help=f"every queue: {', '.join(ALL_QUEUES)}")
     command.add_argument("--limit", type=int, help="at most this many messages per queue")
     command.set_defaults(handler=cmd_replay_poison)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from azure.core.exceptions import AzureError
 
+from shared.cli_args import vendor_name
 from shared.pull.backfill import BackfillError, BackfillRequest
 from shared.pull.jobs import PullJob
 from shared.pull.puller import PullOutcome, PullStatus
@@ -162,11 +163,11 @@ def _run_chunk(ctx: AppContext, job: PullJob) -> PullOutcome:
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pull = sub.add_parser("pull", help="pull every usable connection's new data now, in-process")
-    pull.add_argument("--vendor")
+    pull.add_argument("--vendor", type=vendor_name)
     pull.add_argument("--user")
     pull.set_defaults(handler=cmd_pull)
     backfill = sub.add_parser("backfill", help="pull a date range of one connection (resumes an interrupted run)")
-    backfill.add_argument("--vendor", required=True)
+    backfill.add_argument("--vendor", required=True, type=vendor_name)
     backfill.add_argument("--user", required=True)
     backfill.add_argument("--start", required=True, help="first local date, YYYY-MM-DD")
     backfill.add_argument("--end", required=True, help="last local date, YYYY-MM-DD")
