@@ -60,7 +60,7 @@ RECOVERY_LEVEL = "Recoverable+Purgeable"
 POLL_INTERVAL = 0.05  # seconds; bounds how long stop() waits for the serve loop
 DROPPED = 499  # logged status of a held request whose client went away (nothing was stored)
 
-FaultKind = Literal["throttle", "unavailable", "hang"]
+FaultKind = Literal["throttle", "unavailable", "hang", "forbidden", "unauthorized"]
 OpName = Literal["set", "get", "list", "versions", "update", "delete", "get_deleted", "list_deleted"]
 Op = Literal[OpName, "purge", "recover", "unknown"]
 FaultOp = Literal[OpName, "purge", "recover", "any"]
@@ -108,6 +108,7 @@ class _Fault:
     kind: FaultKind
     op: FaultOp
     times: int
+    name: str | None = None  # only requests for this secret (case-insensitive); None: any
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,11 @@ class _Request:
     @property
     def op(self) -> Op:
         return _classify(self.method, self.parts)
+
+    @property
+    def name(self) -> str:
+        """The secret the request is about ("" for lists)."""
+        return self.parts[1].lower() if len(self.parts) > 1 else ""
 
 
 @dataclass(frozen=True)
@@ -654,15 +660,18 @@ class KeyVaultServer:
             self._faults.clear()
         self.release_hung()
 
-    def inject(self, kind: FaultKind, times: int = 1, op: FaultOp = "set") -> None:
-        """Queue ``times`` faults of ``kind`` for authenticated requests of ``op``; consumed in order.
+    def inject(self, kind: FaultKind, times: int = 1, op: FaultOp = "set", name: str | None = None) -> None:
+        """Queue ``times`` faults of ``kind`` for authenticated requests of ``op`` (and, with ``name``, only for
+        that secret); consumed in order.
 
-        ``throttle``: 429 + ``Retry-After: 1``; ``unavailable``: 503 + ``Retry-After: 1``; ``hang``: hold the
-        request, storing nothing, until :meth:`release_hung` (then it proceeds normally) or until the client
-        disconnects or the server stops (then it is dropped). ``hung`` is set while a request is held.
+        ``throttle``: 429 + ``Retry-After: 1``; ``unavailable``: 503 + ``Retry-After: 1``; ``forbidden``: 403
+        ``Forbidden``/``ForbiddenByRbac`` (a role assignment not yet propagated); ``unauthorized``: 401 with the
+        usual challenge (the SDK re-authenticates once, then gives up); ``hang``: hold the request, storing
+        nothing, until :meth:`release_hung` (then it proceeds normally) or until the client disconnects or the
+        server stops (then it is dropped). ``hung`` is set while a request is held.
         """
         with self._lock:
-            self._faults.append(_Fault(kind, op, times))
+            self._faults.append(_Fault(kind, op, times, name.lower() if name else None))
 
     def chaos(self, rate: float, kinds: Iterable[FaultKind], op: FaultOp = "set", seed: int | None = None) -> None:
         """From now on, each authenticated request of ``op`` fails with probability ``rate`` (0 turns it off)
@@ -748,13 +757,13 @@ class KeyVaultServer:
             return self._unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
         if not self.identity.valid(token.strip(), self.resource):
             return self._unauthorized("AKV10032: Invalid issuer or audience in the token.")
-        return self._take_fault(request.op)
+        return self._take_fault(request.op, request.name)
 
     def _unauthorized(self, message: str) -> _Reply:
         return _error(401, "Unauthorized", message, headers=(("WWW-Authenticate", self.challenge),))
 
-    def _take_fault(self, op: Op) -> _Reply | _Hang | None:
-        fault = next((f for f in self._faults if f.op in ("any", op)), None)
+    def _take_fault(self, op: Op, name: str = "") -> _Reply | _Hang | None:
+        fault = next((f for f in self._faults if f.op in ("any", op) and f.name in (None, name)), None)
         kind: FaultKind
         if fault is not None:
             kind = fault.kind
@@ -770,6 +779,14 @@ class KeyVaultServer:
         if kind == "throttle":
             message = "Request was not processed because too many requests were received."
             return _error(429, "Throttled", message, headers=(("Retry-After", "1"),))
+        if kind == "forbidden":
+            message = (
+                "Caller is not authorized to perform action on resource. If role assignments, deny assignments "
+                "or role definitions were changed recently, please observe propagation time."
+            )
+            return _error(403, "Forbidden", message, "ForbiddenByRbac")
+        if kind == "unauthorized":
+            return self._unauthorized("AKV10022: Invalid audience. The token was refused.")
         message = "The service is temporarily unavailable."
         return _error(503, "ServiceUnavailable", message, headers=(("Retry-After", "1"),))
 

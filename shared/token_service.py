@@ -28,7 +28,7 @@ from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_
 from shared.settings import Settings
 from shared.telemetry import count_reauth_required, count_refresh_failure, operation
 from shared.tokens import TokenPair
-from shared.vault import TokenVault, VaultedPair
+from shared.vault import TokenVault, TransientStoreError, VaultedPair
 from shared.vendors import FailureKind, VendorError, spec_for
 
 log = logging.getLogger(__name__)
@@ -210,15 +210,20 @@ class TokenService:
         interrupted = connection.refresh_from_version == stored.version and bool(connection.refresh_started_at)
         # every check that can fail comes before the marker: a marker means "a refresh was sent"
         endpoint = self.endpoint(vendor)
+        if not self.vault.writable():  # its successor could not be stored: do not spend the refresh token
+            return self._on_transient(connection, stored.pair, "vault_refuses_writes", clear_marker=False)
         self.registry.update(vendor, user_id, refresh_started_at=now_iso(), refresh_from_version=stored.version)
         try:
             new_pair = self._call_vendor(endpoint, stored.pair)
         except VendorError as error:
             return self._on_vendor_error(connection, stored, error, interrupted)
         if held.lost.is_set():
-            # write anyway: the new pair is the only valid one; a worker that took the lock meanwhile holds a
-            # spent token, is rejected, re-reads and finds this pair
-            log.warning("lock lost during a refresh, writing the new pair anyway vendor=%s", vendor)
+            # the new pair is the only valid one unless someone wrote a newer pair meanwhile (checked below); a
+            # worker that took the lock meanwhile holds a spent token, is rejected, re-reads and finds this pair
+            log.warning("lock lost during a refresh vendor=%s connection=%s", vendor, log_id(vendor, user_id))
+        replaced = self._replaced_since(vendor, user_id, stored)
+        if replaced is not None:
+            return replaced
         new_pair = new_pair.with_user(new_pair.vendor_user_id or connection.vendor_user_id or None)
         self.vault.write(vendor, user_id, new_pair)  # retried until it lands or VaultWriteFailed
         self.cache.put(vendor, user_id, new_pair)
@@ -238,6 +243,26 @@ class TokenService:
             changes["last_rotation_at"] = stamp
         self.registry.update(vendor, user_id, **changes)
         return RefreshResult(Outcome.ROTATED, new_pair, "recovered an interrupted refresh" if interrupted else "")
+
+    def _replaced_since(self, vendor: str, user_id: str, refreshed: VaultedPair) -> RefreshResult | None:
+        """A rotation writes only over the version it refreshed. If another writer (a reconnect, a worker that
+        took the lock after ours was lost) stored a newer pair meanwhile, that pair is kept: the outcome to
+        return, else None (go ahead and write)."""
+        try:
+            current = self.vault.read(vendor, user_id)
+        except TransientStoreError:
+            return None  # cannot tell: writing the new pair beats losing it
+        if current is not None and current.version == refreshed.version:
+            return None
+        self.registry.update(vendor, user_id, refresh_started_at=None, refresh_from_version=None)
+        self.cache.put(vendor, user_id, None if current is None else current.pair)
+        log.warning(
+            "pair replaced while refreshing, the newer pair is kept vendor=%s connection=%s",
+            vendor,
+            log_id(vendor, user_id),
+        )
+        newer = None if current is None else current.pair
+        return RefreshResult(Outcome.SKIPPED, newer, "pair replaced while refreshing")
 
     def _call_vendor(self, endpoint: TokenEndpoint, pair: TokenPair) -> TokenPair:
         outcome_unknown = False
@@ -264,6 +289,8 @@ class TokenService:
         if error.kind is FailureKind.GRANT_REJECTED:
             return self._on_grant_rejected(connection, stored, error, interrupted)
         keep_marker = error.outcome_unknown  # the refresh may have taken effect at the vendor
+        if error.kind is FailureKind.TRANSIENT:
+            return self._on_transient(connection, stored.pair, error.code, clear_marker=not keep_marker)
         failures = connection.consecutive_failures + 1
         changes: dict[str, object] = dict(
             consecutive_failures=failures,
@@ -287,8 +314,21 @@ class TokenService:
                 vendor.upper(),
             )
             changes["status"] = Status.CLIENT_MISCONFIGURED  # visible in health; the backoff retries it
-            self.registry.update(vendor, user_id, **changes)
-            return RefreshResult(Outcome.FAILED, stored.pair, f"client misconfigured ({error.code})")
+        self.registry.update(vendor, user_id, **changes)
+        return RefreshResult(Outcome.FAILED, stored.pair, f"client misconfigured ({error.code})")
+
+    def _on_transient(self, connection: Connection, pair: TokenPair, code: str, clear_marker: bool) -> RefreshResult:
+        """Keep the pair, count the failure, back off, degrade after repeated failures."""
+        vendor, user_id = connection.vendor, connection.user_id
+        failures = connection.consecutive_failures + 1
+        changes: dict[str, object] = dict(
+            consecutive_failures=failures,
+            last_error=f"{FailureKind.TRANSIENT.value}: {code}",
+            last_error_at=now_iso(),
+            next_attempt_at=_backoff(failures),
+        )
+        if clear_marker:
+            changes.update(refresh_started_at=None, refresh_from_version=None)
         degraded = failures >= self.settings.degrade_after_failures
         if degraded:
             changes["status"] = Status.DEGRADED
@@ -297,10 +337,10 @@ class TokenService:
             "transient refresh failure, pair kept vendor=%s connection=%s code=%s failures=%d",
             vendor,
             log_id(vendor, user_id),
-            error.code,
+            code,
             failures,
         )
-        return RefreshResult(Outcome.DEGRADED if degraded else Outcome.FAILED, stored.pair, f"transient: {error.code}")
+        return RefreshResult(Outcome.DEGRADED if degraded else Outcome.FAILED, pair, f"transient: {code}")
 
     def _on_grant_rejected(
         self, connection: Connection, stored: VaultedPair, error: VendorError, interrupted: bool

@@ -127,7 +127,7 @@ def test_the_vault_write_is_retried_past_sdk_retries_until_its_deadline() -> Non
 
 
 def _kill_during_vault_write(vendor: str, user: str, keyvault: Any) -> None:
-    keyvault.inject("hang", times=1, op="set")
+    keyvault.inject("hang", times=1, op="set", name=secret_name(vendor, user))  # the pair's write, not a probe
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.child_worker", vendor, user],
         cwd=ROOT,
@@ -175,3 +175,71 @@ def test_a_process_killed_between_whoops_answer_and_the_vault_write_is_reported_
     out = capsys.readouterr().out
     assert "kv-crash" in out and "reauth_required" in out and "never reached the vault" in out
     assert not [s for s in sandbox.issued_secrets() if s in out]
+
+
+# -- a vault that refuses writes ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("fault", ["forbidden", "unauthorized"])
+def test_a_write_refused_403_or_401_for_a_while_is_retried_and_the_new_pair_lands(
+    kv_ctx: AppContext, keyvault: Any, sandbox: Sandbox, seed: Any, fault: str
+) -> None:
+    """RBAC not propagated yet (403 ForbiddenByRbac) or a credential being fixed (401): after a successful
+    refresh the write is retried like a 429/5xx, and the pair lands once the vault accepts it."""
+    seed("fitbit", "kv-rbac", expired=True)  # a write that just landed: the vault is known to take writes
+    name = secret_name("fitbit", "kv-rbac")
+    keyvault.inject(fault, times=2, op="set", name=name)
+    seen = len(keyvault.requests)
+    token = kv_ctx.tokens.access_token_for("fitbit", "kv-rbac")
+    assert sandbox.refresh_count("fitbit", "kv-rbac") == 1
+    current = keyvault.current(name)
+    assert current is not None and json.loads(current)["access_token"] == token
+    refused = [r for r in keyvault.requests[seen:] if r.method == "PUT" and r.status in (401, 403)]
+    assert len(refused) >= 2  # (the SDK answers a 401 with a fresh challenge round of its own)
+    connection = kv_ctx.registry.get("fitbit", "kv-rbac")
+    assert connection is not None and connection.status is Status.ACTIVE
+
+
+def test_a_vault_that_refuses_writes_causes_no_refresh_at_all(
+    kv_env: dict[str, str], kv_ctx: AppContext, keyvault: Any, sandbox: Sandbox, seed: Any
+) -> None:
+    """A single-use refresh token is never spent while its successor cannot be stored: a worker that has not
+    seen a write land lately probes the vault first, and sends no refresh while writes are refused."""
+    from shared.settings import load_settings
+
+    old = {user: seed("whoop", user, expired=True) for user in ("kv-nowrite", "kv-nowrite-2")}
+    keyvault.inject("forbidden", times=10**6, op="set")
+    worker = AppContext(load_settings(kv_env))  # a fresh worker process: no write of its own yet
+    for user in old:
+        result = worker.tokens.rotate("whoop", user)
+        assert result.outcome is Outcome.FAILED and "vault_refuses_writes" in result.detail
+    assert sandbox.refresh_count("whoop") == 0, "no refresh token was spent"
+    for user, pair in old.items():
+        stored = kv_ctx.vault.read("whoop", user)
+        assert stored is not None and stored.pair.refresh_token == pair.refresh_token
+        connection = kv_ctx.registry.get("whoop", user)
+        assert connection is not None and connection.next_attempt_at and not connection.refresh_started_at
+        assert connection.last_error == "transient: vault_refuses_writes"
+    assert all(r.status == 403 for r in keyvault.requests if r.method == "PUT" and "write-probe" in r.path)
+    # the role assignment propagates: the next attempt probes, succeeds, and rotates
+    keyvault.clear_faults()
+    assert worker.tokens.rotate("whoop", "kv-nowrite").outcome is Outcome.ROTATED
+    assert sandbox.refresh_count("whoop", "kv-nowrite") == 1
+
+
+def test_after_a_failed_write_refreshes_wait_for_a_probe_write_to_land(
+    kv_ctx: AppContext, keyvault: Any, sandbox: Sandbox, seed: Any
+) -> None:
+    """A write failure stops further refreshes in this process until a probe write succeeds."""
+    seed("fitbit", "kv-first", expired=True)  # Fitbit: the identical retry recovers the first pair later
+    seed("whoop", "kv-second", expired=True)
+    keyvault.inject("forbidden", times=10**6, op="set")
+    kv_ctx.vault.write_retry_seconds = 1.0
+    with pytest.raises(VaultWriteFailed):
+        kv_ctx.tokens.access_token_for("fitbit", "kv-first")
+    assert sandbox.refresh_count("fitbit", "kv-first") == 1
+    result = kv_ctx.tokens.rotate("whoop", "kv-second")
+    assert result.outcome is Outcome.FAILED and "vault_refuses_writes" in result.detail
+    assert sandbox.refresh_count("whoop", "kv-second") == 0
+    keyvault.clear_faults()
+    assert kv_ctx.tokens.rotate("whoop", "kv-second").outcome is Outcome.ROTATED
+    token = kv_ctx.tokens.access_token_for("fitbit", "kv-first")  # Fitbit replays the pair it already issued
+    assert sandbox.check_bearer("fitbit", f"Bearer {token}") == "kv-first"

@@ -158,6 +158,26 @@ def test_429_and_503_on_set_are_retried_transparently(client: SecretClient, vaul
     assert vault.current(name) == "landed"
 
 
+def test_forbidden_by_rbac_is_a_403_and_a_fault_can_target_one_secret(
+    client: SecretClient, vault: KeyVaultServer
+) -> None:
+    """A role assignment not yet propagated: 403 Forbidden/ForbiddenByRbac, which the SDK does not retry; a fault
+    with ``name`` hits only that secret's requests (a probe write elsewhere goes through)."""
+    target, other = _name(), _name()
+    client.set_secret(target, "warm-up")
+    vault.inject("forbidden", op="set", name=target)
+    client.set_secret(other, "untouched by the fault")
+    with pytest.raises(HttpResponseError) as caught:
+        client.set_secret(target, "refused")
+    assert caught.value.status_code == 403 and _error_codes(caught.value) == ("Forbidden", "ForbiddenByRbac")
+    assert vault.current(target) == "warm-up" and vault.current(other) == "untouched by the fault"
+    vault.inject("unauthorized", times=2, op="set")
+    with pytest.raises(ClientAuthenticationError):
+        client.set_secret(target, "refused again")
+    client.set_secret(target, "landed")
+    assert vault.current(target) == "landed"
+
+
 def test_write_limit_throttles_with_retry_after(client: SecretClient, vault: KeyVaultServer) -> None:
     vault.write_limit = (2, 1.0)
     for value in ("a", "b", "c"):

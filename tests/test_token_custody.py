@@ -271,3 +271,45 @@ def test_a_rejected_client_shows_client_misconfigured_and_fixing_the_setting_hea
     connection = ctx.registry.get(vendor, "misconf")
     assert connection is not None and connection.status is Status.ACTIVE
     assert connection.last_error == "" and connection.consecutive_failures == 0
+
+
+@pytest.mark.parametrize("vendor", ["whoop", "fitbit"])
+def test_a_rotation_that_lost_its_lease_never_overwrites_a_newer_pair(
+    ctx: AppContext, sandbox: Sandbox, seed: Any, vendor: str
+) -> None:
+    """While the vendor answers, our lease is broken and another writer (a reconnect) stores a newer pair under
+    the lock: the rotation sees the stored version moved and keeps the newer pair (no overwrite)."""
+    from azure.storage.blob import BlobLeaseClient
+
+    from shared.naming import connection_digest
+    from shared.vendors import spec_for
+
+    seed(vendor, "jack", expired=True)
+    original_endpoint = ctx.tokens.endpoint
+    newer: list[Any] = []
+
+    class LosingTheLease:
+        def __init__(self, name: str) -> None:
+            self.inner = original_endpoint(name)
+
+        def refresh(self, pair: Any, *args: Any, **kwargs: Any) -> Any:
+            answer = self.inner.refresh(pair, *args, **kwargs)
+            blob = ctx.locks.container.get_blob_client(f"{vendor}/{connection_digest(vendor, 'jack')}")
+            BlobLeaseClient(blob).break_lease(lease_break_period=0)  # our lease is gone
+            other = BlobLeaseClient(blob)
+            other.acquire(lease_duration=15)  # the other writer (a reconnect) takes the lock and stores its pair
+            newer.append(spec_for(vendor).parse_token_response(sandbox.grant(vendor, "jack")))
+            ctx.vault.write(vendor, "jack", newer[0])
+            other.release()
+            return answer
+
+    ctx.tokens.endpoint = LosingTheLease  # type: ignore[method-assign,assignment]
+    result = ctx.tokens.rotate(vendor, "jack")
+    assert (result.outcome, result.detail) == (Outcome.SKIPPED, "pair replaced while refreshing")
+    stored = ctx.vault.read(vendor, "jack")
+    assert stored is not None and stored.pair.refresh_token == newer[0].refresh_token, "the newer pair survives"
+    connection = ctx.registry.get(vendor, "jack")
+    assert connection is not None and connection.status is Status.ACTIVE and not connection.refresh_started_at
+    ctx.tokens.endpoint = original_endpoint  # type: ignore[method-assign]
+    token = ctx.tokens.access_token_for(vendor, "jack")
+    assert token == newer[0].access_token and sandbox.check_bearer(vendor, f"Bearer {token}") == "jack"

@@ -8,7 +8,13 @@ from typing import Protocol
 
 
 class TransientStoreError(Exception):
-    """The store did not answer or throttled us (429, 5xx, network): retry later."""
+    """The store did not answer, refused us for now or throttled us (429, 5xx, network; for writes also 401/403,
+    e.g. a role assignment not yet propagated): retry later. ``throttled``: only a rate limit (429), which says
+    the store works and admits writes at its own pace."""
+
+    def __init__(self, message: str, *, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.throttled = throttled
 
 
 @dataclass(frozen=True)

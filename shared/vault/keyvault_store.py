@@ -3,6 +3,10 @@
 Key Vault's rules handled here: names ``[0-9A-Za-z-]`` (the caller builds them), throttling (429) and
 outages (5xx) surfaced as TransientStoreError for the caller's retry loop (azure-core already retries a
 few times), and soft-deleted names, which cannot be re-created: they are recovered, then written.
+
+A write refused for any reason but a malformed request (400) is transient too: a 403 ``ForbiddenByRbac`` is
+what a role assignment that has not propagated yet looks like, and a 401 a credential that is being fixed; the
+new pair must be retried, never dropped. Reads keep the narrower rule (a 403 on a disabled secret is "absent").
 """
 
 from __future__ import annotations
@@ -82,9 +86,13 @@ class KeyVaultStore:
                 log.warning("secret name is soft-deleted, recovering it before writing secret=%s", name)
                 self.client.begin_recover_deleted_secret(name).wait()
             except HttpResponseError as error:
-                if _is_transient(error):
-                    raise TransientStoreError(f"Key Vault write failed: HTTP {error.status_code}") from None
-                raise
+                if error.status_code == 400:  # our request is malformed: retrying the same write cannot help
+                    raise
+                code = _error_code(error)
+                raise TransientStoreError(
+                    f"Key Vault write failed: HTTP {error.status_code}" + (f" {code}" if code else ""),
+                    throttled=error.status_code == 429,
+                ) from None
             except (ServiceRequestError, ServiceResponseError) as error:
                 raise TransientStoreError(f"Key Vault unreachable: {type(error).__name__}") from None
         raise TransientStoreError("Key Vault secret is still being recovered")
