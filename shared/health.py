@@ -1,8 +1,17 @@
-"""Whether the app's dependencies answer: storage and the token vault. Reveals nothing secret."""
+"""Whether the app's dependencies answer: storage and the token vault. Reveals nothing secret.
+
+The route is anonymous, so its answer is cached for ``CACHE_SECONDS`` per process: however often it is
+called, it costs at most one storage and one Key Vault request per window (Key Vault throttles per vault,
+and the app's own token reads must not lose to a probe loop). Unhealthy answers are cached the same way.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -11,9 +20,42 @@ from shared.app_context import AppContext
 
 log = logging.getLogger(__name__)
 PROBE_NAME = "health-probe"
+CACHE_SECONDS = 10.0
+
+Result = tuple[bool, dict[str, Any]]
 
 
-def check(ctx: AppContext) -> tuple[bool, dict[str, Any]]:
+class HealthCache:
+    """The last result of one context's check, kept ``ttl`` seconds (``clock``: monotonic seconds).
+
+    Thread-safe: callers arriving while a check runs wait for it and share its result, rather than each
+    probing. Keyed on the context's identity (a new context, e.g. after a settings change, checks afresh)."""
+
+    def __init__(self, ttl: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._entry: tuple[weakref.ref[AppContext], float, Result] | None = None
+
+    def get(self, ctx: AppContext, probe: Callable[[AppContext], Result]) -> Result:
+        with self._lock:
+            if self._entry is None or self._entry[0]() is not ctx or self.clock() >= self._entry[1]:
+                result = probe(ctx)
+                self._entry = (weakref.ref(ctx), self.clock() + self.ttl, result)
+            healthy, body = self._entry[2]
+            return healthy, dict(body)
+
+
+CACHE = HealthCache()
+
+
+def check(ctx: AppContext) -> Result:
+    """(healthy, body) for ``GET /api/health``, from the cache when it is fresh."""
+    return CACHE.get(ctx, probe)
+
+
+def probe(ctx: AppContext) -> Result:
+    """Ask storage and the vault now (one request each)."""
     results: dict[str, str] = {}
     try:
         ctx.registry.get("health", "probe")
