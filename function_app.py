@@ -78,6 +78,19 @@ def connect(req: func.HttpRequest) -> func.HttpResponse:
     return http_handlers.connect(req)
 
 
+@app.route(route="connect/{vendor}/start", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def connect_start(req: func.HttpRequest) -> func.HttpResponse:
+    """Anonymous: the connect link. Binds the OAuth state to this browser (a cookie), then redirects to the vendor."""
+    return http_handlers.connect_start(req)
+
+
+# not connect/confirm: the host orders routes by function name, so connect/{vendor} would take it
+@app.route(route="connections/confirm", methods=["POST"])
+def connect_confirm(req: func.HttpRequest) -> func.HttpResponse:
+    """Function key. {"code", "user_id"}: the product confirms a pending connection for the user it sees."""
+    return http_handlers.connect_confirm(req)
+
+
 @app.route(route="callback/{vendor}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
     """The vendor redirects the user here after consent; the code is exchanged and the pair stored."""

@@ -2,10 +2,10 @@
 
 Starts Azurite (the real Azure Storage emulator) and the sandbox vendors, then, through the app's own
 function handlers as the Functions host would call them: connects a demo user to WHOOP, Fitbit and Codoon
-(connect link -> vendor consent -> callback), runs the six-hourly rotation (timer -> queue -> worker),
-refreshes an expired access token on demand, runs the hourly pull (timer -> queue -> worker) and a year's
-WHOOP backfill (HTTP -> queue -> worker), prints per vendor and type the records, curated blobs and dates that
-landed, and prints the status table. Tokens live in a local secret
+(connect link -> our start route -> vendor consent -> callback -> the product confirms), runs the six-hourly
+rotation (timer -> queue -> worker), refreshes an expired access token on demand, runs the hourly pull
+(timer -> queue -> worker) and a year's WHOOP backfill (HTTP -> queue -> worker), prints per vendor and type
+the records, curated blobs and dates that landed, and prints the status table. Tokens live in a local secret
 store in a temporary folder; nothing is printed but health.
 """
 
@@ -19,7 +19,7 @@ import time
 
 from sandbox import Sandbox
 from sandbox.azurite import Azurite
-from sandbox.function_host import callback_request, follow_consent, http, invoke
+from sandbox.function_host import Browser, confirm, confirm_code, http, invoke
 
 VENDORS = ("whoop", "fitbit", "codoon")
 USER = "demo-user"
@@ -32,12 +32,16 @@ def step(text: str) -> None:
 def connect(vendor: str) -> None:
     response = http("connect", "POST", f"connect/{vendor}", route={"vendor": vendor}, body={"user_id": USER})
     link = json.loads(response.get_body())
-    params = follow_consent(link["link_web_url"], USER)
-    page = callback_request(vendor, params)
+    browser = Browser()  # the user's browser: our start route sets the cookie the callback checks
+    params = browser.consent(link["link_web_url"], USER)
+    page = browser.callback(vendor, params)
+    code = confirm_code(page)  # the product receives it on POST_CONNECT_REDIRECT_URL
+    confirmed = confirm(code, USER) if code else None  # ... and confirms it for the user of its session
     status = http("connection", "GET", f"connections/{vendor}/{USER}", route={"vendor": vendor, "user_id": USER})
     health = json.loads(status.get_body())
     print(
         f"  {vendor:7} connect link valid until {link['expires_at']}; callback answered {page.status_code}; "
+        f"product confirmed: {confirmed.status_code if confirmed else '-'}; "
         f"status {health['status']}, vendor user id {health['vendor_user_id']}, {len(health['scopes'])} scopes"
     )
 
@@ -162,10 +166,11 @@ def main() -> int:
                 "LOCAL_SECRETS_DIR": os.path.join(workdir, "secrets"),
                 "ROTATE_SCHEDULE": "0 0 */6 * * *",
                 "ROTATE_MIN_AGE_MINUTES": "0",  # the demo's pairs are seconds old; rotate them anyway
+                "POST_CONNECT_REDIRECT_URL": "https://product.example/connected",  # the product's page
                 **sandbox.settings_env(),
             }
         )
-        step("Connect a demo user to each vendor (connect -> consent -> callback)")
+        step("Connect a demo user to each vendor (connect -> start -> consent -> callback -> product confirms)")
         for vendor in VENDORS:
             connect(vendor)
         step("Rotate (timer rotate_tokens -> queue rotate-jobs -> rotate_connection)")

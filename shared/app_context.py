@@ -15,9 +15,11 @@ from azure.storage.queue import QueueClient
 from shared.connect_flow import ConnectFlow
 from shared.locks import ConnectionLocks
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
+from shared.notify.bounds import NOTIFY_WORK_TABLE
 from shared.notify.intake import NotificationIntake
 from shared.notify.worker import NOTIFY_ACTIVITY_TABLE, NOTIFY_UNKNOWN_TABLE, NotificationWorker
 from shared.oauth_state import OAuthStateStore
+from shared.pending import PendingStore
 from shared.pull.backfill import BackfillJobs
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
 from shared.pull.pull_state import PullStateStore
@@ -73,6 +75,10 @@ class AppContext:
         return OAuthStateStore(self.storage.tables)
 
     @cached_property
+    def pending(self) -> PendingStore:
+        return PendingStore(self.storage.tables, self.vault)
+
+    @cached_property
     def connect(self) -> ConnectFlow:
         return ConnectFlow(
             self.settings,
@@ -83,6 +89,7 @@ class AppContext:
             self.locks,
             self.storage.blobs,
             self.http,
+            self.pending,
         )
 
     @cached_property
@@ -133,6 +140,7 @@ class AppContext:
             self.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE),
             activity_table=self.notify_activity,
             pull_queue=self.storage.queue(LIVE_QUEUE),
+            work_table=self.storage.tables.get_table_client(NOTIFY_WORK_TABLE),
         )
 
     @property
@@ -147,6 +155,7 @@ class AppContext:
         self.registry.ensure()
         self.locks.ensure()
         self.states.ensure()
+        self.pending.ensure()
         self.budget.ensure()
         self.pull_state.ensure()
         self.backfills.ensure()

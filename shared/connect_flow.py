@@ -5,11 +5,12 @@ fit to show the user; none carries a token."""
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,13 +20,22 @@ from azure.storage.blob import BlobServiceClient
 
 from shared.connections import store_connection
 from shared.layout import DATA_CONTAINERS, user_segment
-from shared.locks import ConnectionLocks
+from shared.locks import ConnectionLocks, LockTimeout
 from shared.naming import InvalidUserId, log_id, validate_user_id
-from shared.oauth_state import OAuthStateStore, StateProblem, StateRejected, pkce_challenge
-from shared.registry import USABLE, Connection, ConnectionRegistry, Status
+from shared.oauth_state import (
+    BrowserBinding,
+    OAuthStateStore,
+    PendingConnect,
+    StateProblem,
+    StateRejected,
+    pkce_challenge,
+)
+from shared.pending import CODE_PATTERN, PendingConnection, PendingStore
+from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
 from shared.settings import Settings
 from shared.telemetry import Operation, operation
 from shared.token_service import TokenService, TokenUnavailable
+from shared.tokens import TokenPair
 from shared.vault import TokenVault, TransientStoreError, VaultWriteFailed
 from shared.vendor_account import fetch_vendor_user_id, revoke
 from shared.vendors import FailureKind, VendorError, spec_for
@@ -51,10 +61,40 @@ class ConnectLink:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class OpenedLink:
+    """The start route's answer: send the browser to ``authorize_url`` with ``binding`` set as a cookie."""
+
+    authorize_url: str
+    binding: BrowserBinding
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What the callback did: stored the connection (confirmation off), or kept a pending one whose one-time
+    code goes to the product."""
+
+    vendor: str
+    connection: Connection | None = None
+    confirm_code: str | None = field(default=None, repr=False)
+    confirm_expires_at: float = 0.0
+
+
+class _AccountHeld(Exception):
+    """The vendor account is connected to another user and ALLOW_ACCOUNT_MOVE is off."""
+
+
+SPENT = "This link has been used: please start again with a new link."
+
+
 STATE_MESSAGES = {
     StateProblem.UNKNOWN: "This connect link is not valid or has already been used. Please start again.",
     StateProblem.EXPIRED: "This connect link has expired (links are valid for 15 minutes). Please start again.",
     StateProblem.WRONG_VENDOR: "This connect link was made for another vendor. Please start again.",
+    StateProblem.OTHER_BROWSER: (
+        "This page was not opened in the browser that started connecting (or the browser refused our cookie), "
+        "so for your safety nothing was connected. Please start again from your connect link in one browser."
+    ),
 }
 
 EXCHANGE_FAILURES = {
@@ -82,6 +122,7 @@ class ConnectFlow:
         locks: ConnectionLocks,
         blobs: BlobServiceClient,
         session: requests.Session,
+        pending: PendingStore,
     ) -> None:
         self.settings = settings
         self.states = states
@@ -91,6 +132,7 @@ class ConnectFlow:
         self.locks = locks
         self.blobs = blobs
         self.session = session
+        self.pending = pending
 
     def _enabled(self, vendor: str) -> None:
         if vendor not in self.settings.vendors:
@@ -105,10 +147,30 @@ class ConnectFlow:
 
     # -- the link -----------------------------------------------------------------------------------
     def start(self, vendor: str, user_id: Any) -> ConnectLink:
+        """A connect link for the user: our start route, which binds the state to the browser that opens it
+        and sends that browser on to the vendor."""
         self._enabled(vendor)
         user = self._user(user_id)
         spec = spec_for(vendor)
         pending = self.states.issue(vendor, user, self.settings.redirect_uri(vendor), pkce=spec.supports_pkce)
+        url = f"{self.settings.public_base_url}/api/connect/{vendor}/start?{urlencode({'state': pending.state})}"
+        return ConnectLink(url, pending.expires_at)
+
+    def open_link(self, vendor: str, state: str) -> OpenedLink:
+        """The start route: bind the state to this browser (a cookie) and answer the vendor's consent URL."""
+        self._enabled(vendor)
+        if not STATE_PATTERN.fullmatch(state):
+            raise FlowError(400, "This connect link is malformed. Please ask for a new one.")
+        try:
+            pending, binding = self.states.open(vendor, state)
+        except StateRejected as rejected:
+            raise FlowError(400, STATE_MESSAGES[rejected.problem]) from None
+        except AzureError as failure:
+            log.error("connect link not opened vendor=%s error=%s", vendor, type(failure).__name__)
+            raise FlowError(
+                503, "The service is unavailable just now. Please open the link again in a minute."
+            ) from None
+        spec = spec_for(vendor)
         params = {
             "client_id": self.settings.vendor(vendor).client_id,
             "response_type": "code",
@@ -118,27 +180,28 @@ class ConnectFlow:
         }
         if pending.code_verifier:
             params.update(code_challenge=pkce_challenge(pending.code_verifier), code_challenge_method="S256")
-        url = f"{self.settings.vendor(vendor).url('AUTH_URL')}?{urlencode(params)}"
-        return ConnectLink(url, pending.expires_at)
+        return OpenedLink(f"{self.settings.vendor(vendor).url('AUTH_URL')}?{urlencode(params)}", binding)
 
     # -- the callback -------------------------------------------------------------------------------
-    def callback(self, vendor: str, params: Mapping[str, str]) -> Connection:
+    def callback(self, vendor: str, params: Mapping[str, str], browser: str | None = None) -> CallbackResult:
+        """Exchange the code. ``browser`` is the value of the state's cookie. With confirmation on, the pair is
+        kept as a pending connection and the result carries the one-time code for the product."""
         self._enabled(vendor)
         with operation("connect", vendor=vendor) as op:
             try:
-                connection = self._callback(vendor, params, op)
+                result = self._callback(vendor, params, browser, op)
             except FlowError as failure:
                 op.outcome = "rejected" if failure.status < 500 else "failed"
                 raise
-            op.outcome = "connected"
-            return connection
+            op.outcome = "connected" if result.connection is not None else "pending"
+            return result
 
-    def _callback(self, vendor: str, params: Mapping[str, str], op: Operation) -> Connection:
+    def _callback(self, vendor: str, params: Mapping[str, str], browser: str | None, op: Operation) -> CallbackResult:
         state, code, error = params.get("state", ""), params.get("code", ""), params.get("error", "")
         if error:
             if STATE_PATTERN.fullmatch(state):
-                with contextlib.suppress(StateRejected):
-                    self.states.consume(vendor, state)  # the link is spent either way
+                with contextlib.suppress(StateRejected, AzureError):
+                    self.states.consume(vendor, state, browser, require_browser=False)  # the link is spent either way
             if error == "access_denied":
                 raise FlowError(403, "You declined access, so nothing was connected. You can start again at any time.")
             raise FlowError(400, "The vendor reported an error, so nothing was connected. Please start again.")
@@ -147,12 +210,25 @@ class ConnectFlow:
         if not STATE_PATTERN.fullmatch(state) or len(code) > MAX_CODE_LENGTH or not code.isprintable():
             raise FlowError(400, "The callback parameters are malformed. Please start again.")
         try:
-            pending = self.states.consume(vendor, state)
+            pending = self.states.consume(vendor, state, browser)
         except StateRejected as rejected:
             raise FlowError(400, STATE_MESSAGES[rejected.problem]) from None
+        except AzureError as failure:
+            log.error("callback could not read its state vendor=%s error=%s", vendor, type(failure).__name__)
+            raise FlowError(503, "The service is unavailable just now, so nothing was connected. " + SPENT) from None
         op.bind(user_id=pending.user_id)
         try:
-            pair = self.tokens.endpoint(vendor).exchange_code(code, pending.redirect_uri, pending.code_verifier)
+            # one exchange at a time per connection, so the pair exchanged last is the one kept: a vendor that
+            # replaces a grant on a new consent accepts only that one
+            with self.locks.hold(vendor, pending.user_id):
+                return self._exchange_and_keep(vendor, code, pending)
+        except (LockTimeout, AzureError) as failure:  # before the exchange: the code was never used
+            log.error("callback could not take the lock vendor=%s error=%s", vendor, type(failure).__name__)
+            raise FlowError(503, "The service is busy or unavailable, so nothing was connected. " + SPENT) from None
+
+    def _exchange_and_keep(self, vendor: str, code: str, state: PendingConnect) -> CallbackResult:
+        try:
+            pair = self.tokens.endpoint(vendor).exchange_code(code, state.redirect_uri, state.code_verifier)
             if not pair.vendor_user_id:
                 pair = pair.with_user(
                     fetch_vendor_user_id(
@@ -167,18 +243,198 @@ class ConnectFlow:
             status, message = EXCHANGE_FAILURES[failure.kind]
             log.warning("callback failed vendor=%s outcome=%s code=%s", vendor, failure.kind.value, failure.code)
             raise FlowError(status, message) from None
-        previous_owner = self.registry.user_for_vendor_user(vendor, pair.vendor_user_id or "")
-        if previous_owner and previous_owner != pending.user_id:
-            log.warning(
-                "vendor account moves to another user vendor=%s connection=%s",
-                vendor,
-                log_id(vendor, pending.user_id),
-            )
+        # from here on we hold a live grant: every failure withdraws it (or keeps it consistently stored)
         try:
-            return store_connection(self.vault, self.registry, vendor, pending.user_id, pair)
-        except (VaultWriteFailed, TransientStoreError, AzureError) as failure:
+            previous_owner = self._owner_to_replace(vendor, state.user_id, pair)
+            if self.settings.connect_confirmation:
+                confirm_code, kept = self.pending.create(
+                    vendor, state.user_id, pair, self.settings.connect_confirm_seconds
+                )
+                log.info(
+                    "connection pending confirmation vendor=%s connection=%s", vendor, log_id(vendor, state.user_id)
+                )
+                return CallbackResult(vendor, None, confirm_code, kept.expires_at)
+            connection, _ = self._store(vendor, state.user_id, pair, previous_owner)
+            return CallbackResult(vendor, connection)
+        except _AccountHeld:
+            self._withdraw(vendor, pair)
+            raise FlowError(409, _held_message(vendor)) from None
+        except Exception as failure:  # any failure after the exchange must withdraw the grant
             log.error("callback could not store the connection vendor=%s error=%s", vendor, type(failure).__name__)
-            raise FlowError(503, "The account could not be saved just now. Please try again in a minute.") from None
+            revoked = self._withdraw(vendor, pair)
+            log.warning("callback withdrew the new grant vendor=%s revoked=%s", vendor, revoked)
+            raise FlowError(503, "The account could not be saved just now, so it was not connected. " + SPENT) from None
+
+    # -- confirmation (login CSRF: only the product knows who is logged in) -------------------------
+    def confirm(self, code: Any, user_id: Any) -> dict[str, Any]:
+        """The product confirms a pending connection with the user id of its own session. The right user makes
+        it final; another user, or a code confirmed too late, discards it and revokes its grant."""
+        if not isinstance(code, str) or not CODE_PATTERN.fullmatch(code):
+            raise FlowError(400, "code must be the connect_code the callback gave the product")
+        user = self._user(user_id)
+        try:
+            found = self.pending.get(code)
+        except AzureError as failure:
+            log.error("confirm could not read the pending connection error=%s", type(failure).__name__)
+            raise FlowError(503, "storage is unavailable; confirm again in a minute") from None
+        if found is None:
+            raise FlowError(404, "unknown or already used connect code")
+        self._enabled(found.vendor)
+        with operation("confirm", vendor=found.vendor, user_id=found.user_id) as op:
+            try:
+                self._confirm(found, user)
+            except FlowError as failure:
+                op.outcome = "rejected" if failure.status < 500 else "failed"
+                raise
+            op.outcome = "connected"
+        return self.describe(found.vendor, user)
+
+    def _confirm(self, found: PendingConnection, user: str) -> None:
+        vendor = found.vendor
+        try:
+            with self.locks.hold(vendor, found.user_id):
+                current = self.pending.get_by_key(found.key)  # re-read under the lock: single use
+                if current is None:
+                    raise FlowError(404, "unknown or already used connect code")
+                if not hmac.compare_digest(current.user_id.encode(), user.encode()):
+                    self._discard(current, "confirmed for another user")
+                    raise FlowError(
+                        403,
+                        "this connect code was issued for another user: the pending connection was discarded and "
+                        "its grant revoked",
+                    )
+                if current.expired():
+                    self._discard(current, "confirmed too late")
+                    raise FlowError(
+                        410, "this connect code has expired: the pending connection was discarded; connect again"
+                    )
+                pair = self.pending.pair(current)
+                if pair is None:
+                    self.pending.remove(current)
+                    raise FlowError(410, "this pending connection is gone; connect again")
+                try:
+                    previous_owner = self._owner_to_replace(vendor, user, pair)
+                except _AccountHeld:
+                    self._discard(current, "vendor account held by another user")
+                    raise FlowError(409, _held_message(vendor)) from None
+                self._store(vendor, user, pair, previous_owner)
+                self.pending.remove(current)
+        except (LockTimeout, AzureError, VaultWriteFailed, TransientStoreError) as failure:
+            log.error("confirm could not finish vendor=%s error=%s", vendor, type(failure).__name__)
+            raise FlowError(
+                503,
+                f"storage is unavailable; the pending connection is kept until {_iso(found.expires_at)}: "
+                "confirm again in a minute",
+            ) from None
+
+    def expire_pending(self) -> int:
+        """Discard every pending connection that was not confirmed in time, revoking its grant. Returns how many
+        were discarded; one that fails now is left for the next run."""
+        discarded = 0
+        for found in list(self.pending.expired()):
+            try:
+                with self.locks.hold(found.vendor, found.user_id):
+                    current = self.pending.get_by_key(found.key)
+                    if current is None or not current.expired():
+                        continue
+                    self._discard(current, "not confirmed in time")
+                    discarded += 1
+            except (LockTimeout, AzureError, VaultWriteFailed, TransientStoreError) as failure:
+                log.warning(
+                    "pending connection not expired yet vendor=%s error=%s", found.vendor, type(failure).__name__
+                )
+        return discarded
+
+    # -- keeping and withdrawing pairs (the caller holds the connection's lock) ---------------------
+    def _store(self, vendor: str, user_id: str, pair: TokenPair, previous_owner: str | None) -> tuple[Connection, bool]:
+        """Store the pair as the connection's, unless a pair exchanged later is already stored (two links
+        completed at once and confirmed in the other order). Returns the connection and whether it was stored."""
+        existing = self.registry.get(vendor, user_id)
+        stored = self.vault.read(vendor, user_id)
+        if (
+            existing is not None
+            and existing.status in USABLE
+            and stored is not None
+            and stored.pair.obtained_at > pair.obtained_at
+        ):
+            return existing, False
+        try:
+            connection = store_connection(self.vault, self.registry, vendor, user_id, pair)
+        except BaseException:
+            if existing is None:  # no row: a secret alone would be an orphan
+                with contextlib.suppress(Exception):
+                    self.vault.disable(vendor, user_id)
+            raise
+        self.tokens.cache.put(vendor, user_id, pair)
+        if previous_owner:
+            self._end_moved(vendor, previous_owner)
+        return connection, True
+
+    def _owner_to_replace(self, vendor: str, user_id: str, pair: TokenPair) -> str | None:
+        """Another user whose live connection holds this vendor account: refused (_AccountHeld) unless
+        ALLOW_ACCOUNT_MOVE, then returned so that their connection is ended once this one is stored."""
+        owner = self._holder(vendor, pair.vendor_user_id)
+        if owner is None or owner == user_id:
+            return None
+        if not self.settings.allow_account_move:
+            log.warning(
+                "vendor account held by another user: refused vendor=%s connection=%s", vendor, log_id(vendor, user_id)
+            )
+            raise _AccountHeld
+        log.warning("vendor account moves to another user vendor=%s connection=%s", vendor, log_id(vendor, user_id))
+        return owner
+
+    def _holder(self, vendor: str, vendor_user_id: str | None) -> str | None:
+        """The user whose usable connection holds this vendor account, if any."""
+        if not vendor_user_id:
+            return None
+        owner = self.registry.user_for_vendor_user(vendor, vendor_user_id)
+        if owner is None:
+            return None
+        connection = self.registry.get(vendor, owner)
+        if connection is None or connection.status not in USABLE or connection.vendor_user_id != vendor_user_id:
+            return None
+        return owner
+
+    def _end_moved(self, vendor: str, owner: str) -> None:
+        with self.locks.hold(vendor, owner):
+            self.registry.update(
+                vendor,
+                owner,
+                status=Status.DISCONNECTED,
+                last_error="the vendor account was connected to another user",
+                last_error_at=now_iso(),
+                refresh_started_at=None,
+                refresh_from_version=None,
+            )
+            self.vault.disable(vendor, owner)
+        self.tokens.cache.put(vendor, owner, None)
+        log.warning("connection ended: its vendor account moved vendor=%s connection=%s", vendor, log_id(vendor, owner))
+
+    def _withdraw(self, vendor: str, pair: TokenPair) -> bool:
+        """Revoke a grant we do not keep. Not when a live connection holds the same vendor account: Fitbit and
+        WHOOP revoke every token of the account for the app, which would end that connection too."""
+        try:
+            holder = self._holder(vendor, pair.vendor_user_id)
+        except AzureError:
+            holder = None  # cannot tell: revoke rather than leave a grant nobody holds
+        if holder is not None or vendor not in self.settings.vendors:
+            return False
+        return revoke(
+            spec_for(vendor), self.settings.vendor(vendor), pair, self.session, self.settings.http_timeout_seconds
+        )
+
+    def _discard(self, pending: PendingConnection, reason: str) -> None:
+        pair = self.pending.pair(pending)
+        revoked = self._withdraw(pending.vendor, pair) if pair is not None else False
+        self.pending.remove(pending)
+        log.warning(
+            "pending connection discarded vendor=%s connection=%s reason=%s revoked=%s",
+            pending.vendor,
+            log_id(pending.vendor, pending.user_id),
+            reason,
+            revoked,
+        )
 
     # -- health and disconnect ----------------------------------------------------------------------
     def describe(self, vendor: str, user_id: Any) -> dict[str, Any]:
@@ -266,4 +522,19 @@ class ConnectFlow:
 
 
 def link_expiry_iso(link: ConnectLink) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(link.expires_at))
+    return _iso(link.expires_at)
+
+
+def _iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+def vendor_title(vendor: str) -> str:
+    return vendor.upper() if vendor == "whoop" else vendor.capitalize()
+
+
+def _held_message(vendor: str) -> str:
+    return (
+        f"This {vendor_title(vendor)} account is already connected to another user of this service, so nothing "
+        "was connected or changed. It can be connected here once it is disconnected there."
+    )

@@ -7,13 +7,16 @@ import html
 import json
 import logging
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from shared.app_context import get_context
-from shared.connect_flow import FlowError, link_expiry_iso
+from shared.connect_flow import STATE_PATTERN, CallbackResult, FlowError, link_expiry_iso, vendor_title
+from shared.oauth_state import binding_cookie_name
 from shared.pull.backfill import BackfillError
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_JSON_BODY = 16 * 1024
@@ -70,23 +73,93 @@ def connect(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"link_web_url": link.url, "expires_at": link_expiry_iso(link)})
 
 
+def _cookie(header: str | None, name: str) -> str | None:
+    """One cookie's value from a Cookie header; other cookies, however odd, are ignored."""
+    for part in (header or "").split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip().strip('"')
+    return None
+
+
+def _set_cookie(name: str, value: str, max_age: int) -> str:
+    # __Host- cookies must be Secure with Path=/ and no Domain; browsers accept Secure on http://localhost
+    return f"{name}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax"
+
+
+def connect_start(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/connect/{vendor}/start?state= (anonymous): bind the state to this browser with a cookie, then
+    send the browser to the vendor's consent page."""
+    try:
+        opened = get_context().connect.open_link(req.route_params.get("vendor", ""), req.params.get("state", ""))
+    except FlowError as error:
+        return page(error.status, "Cannot connect", error.message)
+    binding = opened.binding
+    return func.HttpResponse(
+        status_code=302,
+        headers={
+            "Location": opened.authorize_url,
+            "Set-Cookie": _set_cookie(binding.cookie_name, binding.value, binding.max_age),
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
 def callback(req: func.HttpRequest) -> func.HttpResponse:
-    """GET /api/callback/{vendor}?code=&state= -> a page saying the account is connected, or a redirect."""
+    """GET /api/callback/{vendor}?code=&state= -> with confirmation on, a redirect to the product with the
+    one-time code (or a page showing it); else a page saying the account is connected, or a redirect."""
     vendor = req.route_params.get("vendor", "")
     ctx = get_context()
+    state = req.params.get("state", "")
+    cookie_name = binding_cookie_name(state) if STATE_PATTERN.fullmatch(state) else None
+    browser = _cookie(req.headers.get("cookie"), cookie_name) if cookie_name else None
     try:
-        connection = ctx.connect.callback(vendor, dict(req.params))
+        response = _callback_answer(ctx.connect.callback(vendor, dict(req.params), browser), ctx.settings)
     except FlowError as error:
-        return page(error.status, "Not connected", error.message)
-    target = ctx.settings.post_connect_redirect_url
+        response = page(error.status, "Not connected", error.message)
+    if cookie_name:  # the state is spent or refused: its cookie has no further use
+        response.headers["Set-Cookie"] = _set_cookie(cookie_name, "", 0)
+    return response
+
+
+def _callback_answer(result: CallbackResult, settings: Settings) -> func.HttpResponse:
+    target = settings.post_connect_redirect_url
+    name = vendor_title(result.vendor)
+    if result.confirm_code is not None:
+        if target:
+            query = urlencode({"connect_code": result.confirm_code, "vendor": result.vendor})
+            location = f"{target}{'&' if urlsplit(target).query else '?'}{query}"
+            return _redirect(location)
+        minutes = max(1, round(settings.connect_confirm_seconds / 60))
+        return page(
+            200,
+            "Almost connected",
+            f"To finish connecting your {name} account, enter this code in the app you came from: "
+            f"{result.confirm_code} (valid for {minutes} minutes). Do not give it to anyone else.",
+        )
     if target:
-        return func.HttpResponse(status_code=302, headers={"Location": target, "Cache-Control": "no-store"})
-    name = vendor.upper() if vendor == "whoop" else vendor.capitalize()
+        return _redirect(target)
+    scopes = result.connection.scopes if result.connection is not None else ""
     return page(
-        200,
-        "Connected",
-        f"Your {name} account is connected (scopes: {connection.scopes or 'none'}). You can close this page.",
+        200, "Connected", f"Your {name} account is connected (scopes: {scopes or 'none'}). You can close this page."
     )
+
+
+def _redirect(location: str) -> func.HttpResponse:
+    return func.HttpResponse(
+        status_code=302, headers={"Location": location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    )
+
+
+def connect_confirm(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/connections/confirm {"code", "user_id"} (function key): the product confirms a pending connection
+    with the user id of its own session -> 200 the connection (never a token); 403 another user, 410 expired."""
+    try:
+        body = _json_body(req)
+        return json_response(get_context().connect.confirm(body.get("code"), body.get("user_id")))
+    except FlowError as error:
+        return json_error(error.status, error.message)
 
 
 def connection(req: func.HttpRequest) -> func.HttpResponse:
@@ -110,8 +183,8 @@ def backfill_start(req: func.HttpRequest) -> func.HttpResponse:
         started = get_context().pull.start_backfill(_json_body(req))
     except FlowError as error:
         return json_error(error.status, error.message)
-    except BackfillError as error:
-        return json_error(error.status, str(error))
+    except BackfillError as error:  # a partly queued job's answer says which job and how much was queued
+        return json_response({"error": str(error), **error.details}, error.status)
     except AzureError as error:
         log.warning("backfill not started: storage unavailable (%s)", type(error).__name__)
         return json_error(503, "storage is unavailable; nothing was queued, try again")

@@ -5,7 +5,9 @@ against what ``AppContext.ensure_resources`` creates."""
 from __future__ import annotations
 
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
+from shared.notify.bounds import NOTIFY_WORK_TABLE
 from shared.notify.worker import NOTIFY_ACTIVITY_TABLE, NOTIFY_UNKNOWN_TABLE
+from shared.pending import PENDING_TABLE
 from shared.pull.backfill import BACKFILL_TABLE
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
 from shared.pull.pull_state import PULL_STATE_TABLE
@@ -18,10 +20,12 @@ TABLES = (
     CONNECTIONS_TABLE,
     "vendorusers",
     "oauthstate",
+    PENDING_TABLE,
     PULL_STATE_TABLE,
     BACKFILL_TABLE,
     BUDGET_TABLE,
     NOTIFY_DEDUP_TABLE,
     NOTIFY_UNKNOWN_TABLE,
     NOTIFY_ACTIVITY_TABLE,
+    NOTIFY_WORK_TABLE,
 )

@@ -108,7 +108,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "POST_CONNECT_REDIRECT_URL",
         "",
-        "Where the callback sends the user after connecting (empty: a small page saying the account is connected).",
+        "The product's page the callback sends the user to after consent, with ?connect_code=&vendor= when "
+        "CONNECT_CONFIRMATION is on (empty: a small page shows the code, or says the account is connected).",
+    ),
+    Setting(
+        "CONNECT_CONFIRMATION",
+        "true",
+        "A new connection becomes final only once the product confirms its one-time code with the user id of its "
+        "own session (POST /api/connections/confirm); 'false' binds the account to the link's user id at once.",
+    ),
+    Setting(
+        "CONNECT_CONFIRM_SECONDS",
+        "600",
+        "How long a pending connection waits for the product's confirmation before it is discarded and revoked.",
+    ),
+    Setting(
+        "ALLOW_ACCOUNT_MOVE",
+        "false",
+        "'true' lets a vendor account connected to one user be connected to another (the first connection ends); "
+        "'false' refuses it with a clear page.",
     ),
     Setting("ENABLED_VENDORS", "", "Comma-separated vendors to serve; empty: every vendor with a client id."),
     Setting("PULL_SCHEDULE", "0 5 * * * *", "NCRONTAB schedule of the incremental data pull (UTC; default hourly)."),
@@ -191,6 +209,9 @@ class Settings:
     pull_run_seconds: float = 420.0
     rate_limit_margin_seconds: float = 2.0
     fitbit_subscriber_verify_code: str = field(default="", repr=False)
+    connect_confirmation: bool = True
+    connect_confirm_seconds: int = 600
+    allow_account_move: bool = False
 
     def redirect_uri(self, vendor: str) -> str:
         return f"{self.public_base_url}/api/callback/{vendor}"
@@ -221,6 +242,12 @@ class _Reader:
         if not low <= value <= high:
             raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
         return value
+
+    def boolean(self, name: str) -> bool:
+        raw = self.text(name).lower()
+        if raw not in ("true", "false"):
+            raise SettingsError(f"{name} must be true or false, got {raw!r}")
+        return raw == "true"
 
     def rate_limits(self, name: str) -> tuple[RateLimit, ...]:
         limits = []
@@ -331,4 +358,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pull_run_seconds=float(reader.integer("PULL_RUN_SECONDS", 30, 3600)),
         rate_limit_margin_seconds=float(reader.integer("RATE_LIMIT_MARGIN_SECONDS", 0, 60)),
         fitbit_subscriber_verify_code=reader.text("FITBIT_SUBSCRIBER_VERIFY_CODE"),
+        connect_confirmation=reader.boolean("CONNECT_CONFIRMATION"),
+        connect_confirm_seconds=reader.integer("CONNECT_CONFIRM_SECONDS", 60, 86400),
+        allow_account_move=reader.boolean("ALLOW_ACCOUNT_MOVE"),
     )

@@ -15,14 +15,21 @@ from shared.app_context import AppContext
 from shared.oauth_state import pkce_challenge
 from shared.registry import Status
 from shared.token_service import Outcome
-from tests.host import call, callback, connect_link, consent
+from tests.host import Browser, call, callback, confirm, confirm_code, connect, connect_link, consent
 
 VENDORS = ("whoop", "fitbit", "codoon")
 
 
 def connected(vendor: str, user: str, sandbox_user: str | None = None) -> Any:
-    params = consent(connect_link(vendor, user), sandbox_user or user)
-    return callback(vendor, params)
+    return connect(vendor, user, sandbox_user)
+
+
+def confirmed(vendor: str, params: dict[str, str], user: str) -> Any:
+    """The callback, then the product's confirmation for ``user``: the confirmation's answer."""
+    response = callback(vendor, params)
+    code = confirm_code(response)
+    assert code is not None, (response.status_code, response.get_body())
+    return confirm(code, user)
 
 
 def status_of(vendor: str, user: str) -> tuple[int, dict[str, Any]]:
@@ -40,16 +47,24 @@ def test_connect_consent_callback_stores_the_pair_and_the_connection_rotates(
     app_env: dict[str, str], ctx: AppContext, sandbox: Sandbox, vendor: str
 ) -> None:
     link = connect_link(vendor, "user-1")
-    query = parse_qs(urlparse(link).query)
+    assert link.startswith(f"http://localhost:7071/api/connect/{vendor}/start?state=")
+    browser = Browser()
+    opened = browser.open(link)
+    assert opened.status_code == 302
+    query = parse_qs(urlparse(opened.headers["Location"]).query)
     assert query["redirect_uri"] == [f"http://localhost:7071/api/callback/{vendor}"]
     assert len(query["state"][0]) >= 32
     if vendor == "fitbit":  # PKCE where the vendor supports it
         assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
     else:
         assert "code_challenge" not in query
-    response = callback(vendor, consent(link, "user-1"))
-    assert response.status_code == 200
-    assert b"connected" in response.get_body() and no_secret_in(sandbox, response.get_body())
+    response = callback(vendor, consent(link, "user-1", browser))
+    assert response.status_code == 200 and b"enter this code" in response.get_body()
+    assert no_secret_in(sandbox, response.get_body())
+    assert ctx.registry.get(vendor, "user-1") is None, "nothing is final before the product confirms"
+    confirmation = confirm(confirm_code(response) or "", "user-1")
+    assert confirmation.status_code == 200 and no_secret_in(sandbox, confirmation.get_body())
+    assert json.loads(confirmation.get_body())["status"] == "active"
 
     stored = ctx.vault.read(vendor, "user-1")
     assert stored is not None and sandbox.check_bearer(vendor, f"Bearer {stored.pair.access_token}") == "user-1"
@@ -63,8 +78,9 @@ def test_connect_consent_callback_stores_the_pair_and_the_connection_rotates(
 
 def test_the_fitbit_code_exchange_carries_the_pkce_verifier(app_env: dict[str, str], sandbox: Sandbox) -> None:
     link = connect_link("fitbit", "pkce-user")
-    challenge = parse_qs(urlparse(link).query)["code_challenge"][0]
-    assert callback("fitbit", consent(link, "pkce-user")).status_code == 200
+    browser = Browser()
+    challenge = parse_qs(urlparse(browser.open(link).headers["Location"]).query)["code_challenge"][0]
+    assert confirmed("fitbit", consent(link, "pkce-user", browser), "pkce-user").status_code == 200
     exchange = [r for r in sandbox.token_requests("fitbit") if r.form.get("grant_type") == "authorization_code"]
     assert len(exchange) == 1
     assert pkce_challenge(exchange[0].form["code_verifier"]) == challenge
@@ -172,8 +188,8 @@ def test_unknown_vendor_and_bad_user_ids_are_refused(app_env: dict[str, str]) ->
 
 def test_scopes_the_user_did_not_grant_are_recorded(app_env: dict[str, str], ctx: AppContext, sandbox: Sandbox) -> None:
     link = connect_link("fitbit", "partial")
-    answer = consent(link + "&sandbox_grant_scope=sleep+heartrate", "partial")
-    assert callback("fitbit", answer).status_code == 200
+    answer = consent(link, "partial", extra={"sandbox_grant_scope": "sleep heartrate"})
+    assert confirmed("fitbit", answer, "partial").status_code == 200
     assert sorted(status_of("fitbit", "partial")[1]["scopes"]) == ["heartrate", "sleep"]
 
 
@@ -262,19 +278,45 @@ def test_cli_connect_prints_a_link_and_disconnect_ends_the_connection(
 
     assert cli.main(["connect", "--vendor", "codoon", "--user", "cli-user"]) == 0
     link = capsys.readouterr().out.strip().splitlines()[-1]
-    assert link.startswith(sandbox.base_url)
-    assert callback("codoon", consent(link, "cli-user")).status_code == 200
+    assert link.startswith("http://localhost:7071/api/connect/codoon/start?state=")
+    assert confirmed("codoon", consent(link, "cli-user"), "cli-user").status_code == 200
     assert cli.main(["disconnect", "--vendor", "codoon", "--user", "cli-user", "--purge"]) == 0
     assert "disconnected" in capsys.readouterr().out
     assert cli.main(["disconnect", "--vendor", "codoon", "--user", "nobody"]) == 1
 
 
-def test_post_connect_redirect(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox) -> None:
+def test_the_callback_sends_the_user_to_the_product_with_a_one_time_code_the_product_confirms(
+    app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox
+) -> None:
     from shared import app_context
 
+    monkeypatch.setenv("POST_CONNECT_REDIRECT_URL", "https://product.example/connected?from=wearsync")
+    app_context.reset_context()
+    response = callback("whoop", consent(connect_link("whoop", "redirected"), "redirected"))
+    assert response.status_code == 302
+    location = urlparse(response.headers["Location"])
+    assert (location.scheme, location.netloc, location.path) == ("https", "product.example", "/connected")
+    query = parse_qs(location.query)
+    assert query["from"] == ["wearsync"] and query["vendor"] == ["whoop"] and len(query["connect_code"][0]) >= 32
+    assert confirm(query["connect_code"][0], "redirected").status_code == 200
+    again = confirm(query["connect_code"][0], "redirected")
+    assert again.status_code == 404, "the code is single use"
+
+
+def test_with_confirmation_off_the_callback_connects_at_once_and_redirects_to_the_fixed_page(
+    app_env: dict[str, str], ctx: AppContext, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox
+) -> None:
+    from shared import app_context
+
+    monkeypatch.setenv("CONNECT_CONFIRMATION", "false")
+    app_context.reset_context()
+    response = callback("fitbit", consent(connect_link("fitbit", "direct"), "direct"))
+    assert response.status_code == 200 and b"is connected" in response.get_body()
+    connection = ctx.registry.get("fitbit", "direct")
+    assert connection is not None and connection.status is Status.ACTIVE
     monkeypatch.setenv("POST_CONNECT_REDIRECT_URL", "https://product.example/connected")
     app_context.reset_context()
-    response = connected("whoop", "redirected")
+    response = callback("whoop", consent(connect_link("whoop", "direct"), "direct"))
     assert response.status_code == 302 and response.headers["Location"] == "https://product.example/connected"
 
 
@@ -289,9 +331,11 @@ def test_a_vault_outage_during_the_callback_shows_a_clear_page_and_stores_no_con
     params = consent(connect_link("whoop", "vault-down"), "vault-down")
     keyvault.inject("unavailable", times=1000, op="set")
     response = callback("whoop", params)
-    assert response.status_code == 503 and b"try again" in response.get_body()
+    assert response.status_code == 503 and b"start again with a new link" in response.get_body()
     assert no_secret_in(sandbox, response.get_body())
     assert get_context().registry.get("whoop", "vault-down") is None
+    assert list(get_context().pending.table.list_entities()) == []
+    assert sandbox.revoked("whoop", "vault-down"), "a pair that could not be kept is withdrawn at the vendor"
     keyvault.clear_faults()
     assert connected("whoop", "vault-down").status_code == 200
 

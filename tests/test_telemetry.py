@@ -482,14 +482,18 @@ def test_an_on_demand_refresh_and_a_lost_whoop_response_are_operations_without_t
 def test_the_connect_callback_is_an_operation_named_by_the_connection(
     app_env: dict[str, str], sandbox: Any, records: Records
 ) -> None:
-    from tests.host import callback, connect_link, consent
+    from tests.host import callback, connect
 
-    assert callback("codoon", consent(connect_link("codoon", USER), USER)).status_code == 200
+    assert connect("codoon", USER).status_code == 200  # callback, then the product's confirmation
     assert callback("codoon", {"state": "x" * 32, "code": "abc"}).status_code == 400
     finished = [
         (r.__dict__["operation"], r.__dict__["outcome"], r.__dict__.get("connection")) for r in records.finished()
     ]
-    assert finished == [("connect", "connected", log_id("codoon", USER)), ("connect", "rejected", None)]
+    assert finished == [
+        ("connect", "pending", log_id("codoon", USER)),
+        ("confirm", "connected", log_id("codoon", USER)),
+        ("connect", "rejected", None),
+    ]
     ours = [r for r in records.records if r.name.startswith("shared.")]
     assert not [r for r in ours if USER in everything_in(r)]
 

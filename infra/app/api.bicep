@@ -191,6 +191,9 @@ var appSettings = {
   HTTP_TIMEOUT_SECONDS: '20'
   PUBLIC_BASE_URL: empty(publicBaseUrl) ? defaultPublicBaseUrl : publicBaseUrl
   POST_CONNECT_REDIRECT_URL: postConnectRedirectUrl
+  CONNECT_CONFIRMATION: 'true' // the product confirms each new connection (README: connecting a user)
+  CONNECT_CONFIRM_SECONDS: '600'
+  ALLOW_ACCOUNT_MOVE: 'false'
   ENABLED_VENDORS: enabledVendors
   PULL_SCHEDULE: '0 5 * * * *'
   PULL_INITIAL_DAYS: '30'

@@ -58,18 +58,20 @@ var queueNames = [
   'notify-jobs-poison'
 ]
 
-// shared/resources.py TABLES: the registry, OAuth state, pull watermarks, backfill jobs, the shared rate budget,
-// and the notifications' duplicate guard, unknown users and activity.
+// shared/resources.py TABLES: the registry, OAuth state, pending connections (no tokens), pull watermarks, backfill jobs, the shared rate budget,
+// and the notifications' duplicate guard, unknown users, activity and per-user work bounds (Codoon).
 var tableNames = [
   'connections'
   'vendorusers'
   'oauthstate'
+  'pendingconnections'
   'pullstate'
   'backfills'
   'ratebudget'
   'notifydedup'
   'notifyunknown'
   'notifyactivity'
+  'notifywork'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
