@@ -6,6 +6,7 @@ comment- and string-aware block reader. ``make infra-check`` adds checkov and a 
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import re
@@ -27,7 +28,6 @@ INFRA = ROOT / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
 ROLE_IDS = {
-    "keyVaultSecretsOfficer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
     "storageBlobDataOwner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "storageQueueDataContributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "storageTableDataContributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
@@ -311,8 +311,11 @@ def _assignments() -> set[tuple[str, str, str, bool]]:
             " ", ""
         )
         direct = re.search(r"roles\.(\w+)\)", definition)
+        custom = re.fullmatch(r"(\w+)\.id", definition)
         if direct:
             found.add((principal, scope, direct.group(1), conditional))
+        elif custom:
+            found.add((principal, scope, custom.group(1), conditional))
         else:
             assert "for roleId in" in r.header and "storageRoleIds" in r.header, r.header
             found |= {(principal, scope, key, conditional) for key in storage_roles}
@@ -322,7 +325,7 @@ def _assignments() -> set[tuple[str, str, str, bool]]:
 def test_managed_identity_roles() -> None:
     app = {(scope, role) for principal, scope, role, _ in _assignments() if principal == "identityPrincipalId"}
     assert app == {
-        ("vault", "keyVaultSecretsOfficer"),
+        ("vault", "vaultSecretsCustodian"),
         ("applicationInsights", "monitoringMetricsPublisher"),
         *(("storage", role) for role in STORAGE_ROLES),
     }
@@ -339,7 +342,71 @@ def test_managed_identity_roles() -> None:
 
 def test_deployer_gets_data_roles_only_when_given() -> None:
     deployer = {(scope, role, cond) for principal, scope, role, cond in _assignments() if principal == "principalId"}
-    assert deployer == {("vault", "keyVaultSecretsOfficer", True), *(("storage", r, True) for r in STORAGE_ROLES)}
+    assert deployer == {("vault", "vaultSecretsCustodian", True), *(("storage", r, True) for r in STORAGE_ROLES)}
+
+
+# Each SecretClient method the store calls -> the Key Vault data actions it needs. A method missing here fails
+# the test below: look its action up (Azure resource provider operations, Microsoft.KeyVault) and add it.
+VAULT = "Microsoft.KeyVault/vaults/secrets/"
+SDK_DATA_ACTIONS = {
+    "get_secret": {VAULT + "getSecret/action"},
+    "set_secret": {VAULT + "setSecret/action"},
+    "update_secret_properties": {VAULT + "update/action"},
+    "list_properties_of_secrets": {VAULT + "readMetadata/action"},
+    "list_properties_of_secret_versions": {VAULT + "readMetadata/action"},
+    # the poller waits for the recovered secret with get_secret (azure-keyvault-secrets _client.py)
+    "begin_recover_deleted_secret": {VAULT + "recover/action", VAULT + "getSecret/action"},
+}
+DESTRUCTIVE = ("delete", "purge", "*")
+
+
+def _custom_vault_role() -> Resource:
+    (role,) = resources("Microsoft.Authorization/roleDefinitions")
+    assert role.file.name == "rbac.bicep" and role.symbol == "vaultSecretsCustodian"
+    return role
+
+
+def _vault_data_actions() -> list[str]:
+    return [literal(x) or x for x in string_array(INFRA / "app" / "rbac.bicep", "vaultSecretDataActions")]
+
+
+def _store_sdk_calls() -> set[str]:
+    """Every ``self.client.<method>(`` the Key Vault store makes (the only code holding a SecretClient)."""
+    tree = ast.parse((ROOT / "shared" / "vault" / "keyvault_store.py").read_text())
+    calls = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if isinstance(owner, ast.Attribute) and owner.attr == "client":
+                calls.add(node.func.attr)
+    return calls
+
+
+def test_the_apps_vault_role_cannot_delete_or_purge_a_secret() -> None:
+    role = _custom_vault_role()
+    assert role.prop("type") == ["'CustomRole'"]
+    assert role.prop("actions") == ["[]"], "no control-plane actions"
+    assert role.prop("dataActions") == ["vaultSecretDataActions"]
+    assert role.prop("notDataActions") == ["[]"]
+    actions = _vault_data_actions()
+    assert actions and all(a.startswith(VAULT) for a in actions), actions
+    forbidden = [a for a in actions if any(word in a.lower().removeprefix(VAULT.lower()) for word in DESTRUCTIVE)]
+    assert not forbidden, f"the app's vault role must not delete or purge: {forbidden}"
+    assert "resourceGroup().id" in role.body and "subscription().id" not in role.body
+    assert "keyVaultSecretsOfficer" not in (INFRA / "app" / "rbac.bicep").read_text()
+    assert "b86a8fe4-44ce-4948-aee5-eccb2c155cd7" not in "".join(p.read_text() for p in BICEP_FILES)
+
+
+def test_the_apps_vault_role_covers_every_call_the_store_makes() -> None:
+    calls = _store_sdk_calls()
+    assert {"get_secret", "set_secret"} <= calls, calls  # the scan sees the store's calls
+    unknown = sorted(calls - set(SDK_DATA_ACTIONS))
+    assert not unknown, f"keyvault_store.py calls {unknown}: map each to its Key Vault data actions above"
+    needed = set().union(*(SDK_DATA_ACTIONS[c] for c in calls))
+    needed.add(VAULT + "getSecret/action")  # the app settings' Key Vault references to the client secrets
+    granted = set(_vault_data_actions())
+    assert needed <= granted, f"missing data actions: {sorted(needed - granted)}"
+    assert granted <= needed, f"granted but never used: {sorted(granted - needed)}"
 
 
 def test_one_user_assigned_identity_used_everywhere() -> None:

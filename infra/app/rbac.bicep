@@ -1,5 +1,7 @@
 // Role assignments: the app's managed identity gets exactly the data-plane roles it needs; the deployer
 // (principalId, optional) gets the same storage and Key Vault roles for running the CLI against Azure.
+// Key Vault: a custom role with only the secret operations the app calls (no built-in role fits: Key Vault
+// Secrets Officer also deletes and purges, Key Vault Secrets User cannot write).
 
 @description('Name of the storage account (same resource group).')
 param storageAccountName string
@@ -24,7 +26,6 @@ param principalId string = ''
 param principalType string = 'User'
 
 var roles = {
-  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
@@ -50,14 +51,46 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
-// The app reads and writes token pairs (a rotation is a new secret version) and reads the client secrets.
-resource appVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, identityPrincipalId, roles.keyVaultSecretsOfficer)
+// What shared/vault/keyvault_store.py calls, and nothing else (tests/test_infra.py maps each SDK call to these):
+// get_secret (token pairs, the Key Vault references to the client secrets, and the poll that waits for a
+// recovery), list_properties_of_secrets, set_secret (a rotation is a new version), update_secret_properties
+// (disable on disconnect), begin_recover_deleted_secret (a soft-deleted name is recovered, never re-created).
+// No delete, no purge: the app cannot destroy a token pair, even when compromised.
+var vaultSecretDataActions = [
+  'Microsoft.KeyVault/vaults/secrets/getSecret/action'
+  'Microsoft.KeyVault/vaults/secrets/readMetadata/action'
+  'Microsoft.KeyVault/vaults/secrets/setSecret/action'
+  'Microsoft.KeyVault/vaults/secrets/update/action'
+  'Microsoft.KeyVault/vaults/secrets/recover/action'
+]
+
+resource vaultSecretsCustodian 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, keyVaultName, 'wearsync-vault-secrets-custodian')
+  properties: {
+    roleName: 'wearsync secrets custodian (${keyVaultName})'
+    description: 'Read, list, write, disable and recover the secrets of the wearsync vault ${keyVaultName}; never delete or purge.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: vaultSecretDataActions
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      resourceGroup().id
+    ]
+  }
+}
+
+resource appVaultSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identityPrincipalId, vaultSecretsCustodian.id)
   scope: vault
   properties: {
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+    roleDefinitionId: vaultSecretsCustodian.id
   }
 }
 
@@ -84,13 +117,13 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-resource deployerVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
-  name: guid(vault.id, principalId, roles.keyVaultSecretsOfficer)
+resource deployerVaultSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
+  name: guid(vault.id, principalId, vaultSecretsCustodian.id)
   scope: vault
   properties: {
     principalId: principalId
     principalType: principalType
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+    roleDefinitionId: vaultSecretsCustodian.id
   }
 }
 
