@@ -15,11 +15,14 @@ from typing import Any
 import azure.functions as func
 import pytest
 import requests
+from azure.core.exceptions import ServiceRequestError
+from azure.core.pipeline import PipelineRequest
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from sandbox import Sandbox
 from sandbox.function_host import http as call
 from sandbox.function_host import invoke
-from shared.app_context import AppContext
+from shared.app_context import AppContext, get_context
 from shared.layout import CURATED_CONTAINER, RAW_CONTAINER
 from shared.pull.backfill import BackfillRequest
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE, PullJob
@@ -313,6 +316,107 @@ def test_backfill_over_http_is_queued_in_chunks_and_reports_its_progress(
     want = expected(sandbox, "whoop", "sleep", "u-http", start, end)
     assert finished["records_landed"] == len(want)
     assert in_range(landed(ctx, "whoop", "sleep", "u-http"), start, end) == want
+
+
+class QueueOutage:
+    """Storage that stops taking messages after ``works_for`` of them: a real QueueClient whose requests fail,
+    from then on, the way a connection to storage fails (the fault is injected in the SDK's own pipeline)."""
+
+    def __init__(self, connection_string: str, works_for: int) -> None:
+        self.connection_string, self.works_for, self.sent, self.down = connection_string, works_for, 0, True
+
+    def hook(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        if request.http_request.method != "POST" or not request.http_request.url.split("?")[0].endswith("/messages"):
+            return
+        if self.down and self.sent >= self.works_for:
+            raise ServiceRequestError("injected: storage unreachable")
+        self.sent += 1
+
+    def queue(self, name: str) -> QueueClient:
+        return QueueClient.from_connection_string(
+            self.connection_string,
+            name,
+            message_encode_policy=TextBase64EncodePolicy(),
+            retry_total=0,
+            raw_request_hook=self.hook,
+        )
+
+
+def partly_queued_backfill(
+    ctx: AppContext, app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, body: dict[str, Any]
+) -> tuple[dict[str, Any], QueueOutage]:
+    """POST /api/backfill while storage stops after 2 of the chunk messages."""
+    outage = QueueOutage(app_env["AzureWebJobsStorage"], works_for=2)
+    monkeypatch.setattr(get_context().pull, "queue", outage.queue)
+    response = call("backfill", "POST", "backfill", body=body)
+    assert response.status_code == 503, response.get_body()
+    answer: dict[str, Any] = json.loads(response.get_body())
+    return answer, outage
+
+
+def test_a_backfill_queued_only_in_part_says_what_was_queued_and_the_same_request_again_queues_the_rest(
+    ctx: AppContext, app_env: dict[str, str], seed: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed("whoop", "u-part")
+    start, end = date.today() - timedelta(days=200), date.today() - timedelta(days=1)
+    body = {
+        "vendor": "whoop",
+        "user_id": "u-part",
+        "start": str(start),
+        "end": str(end),
+        "data_types": ["sleep", "cycle"],
+    }
+    answer, outage = partly_queued_backfill(ctx, app_env, monkeypatch, body)
+    job_id = answer["job_id"]
+    assert (answer["chunks_queued"], answer["chunks_total"]) == (2, 6)
+    assert answer["status_url"] == f"/api/backfill/{job_id}" and "same request again" in answer["error"]
+    progress = ctx.backfills.progress(job_id)
+    assert progress is not None and (progress["status"], progress["chunks_unqueued"]) == ("partly_queued", 4)
+
+    outage.down = False  # storage is back: the same request finishes the job instead of starting another
+    again = call("backfill", "POST", "backfill", body=body)
+    assert again.status_code == 202, again.get_body()
+    resumed = json.loads(again.get_body())
+    assert (resumed["job_id"], resumed["chunks"], resumed["resumed"]) == (job_id, 6, True)
+    messages = drain(ctx, BACKFILL_QUEUE)
+    chunks = sorted(PullJob.parse(m.get_body()).chunk for m in messages)
+    assert chunks == [f"c{n:05d}" for n in range(6)]  # every chunk has exactly one message
+    queued = ctx.backfills.progress(job_id)
+    assert queued is not None and (queued["status"], queued["chunks_unqueued"]) == ("queued", 0)
+    for message in messages:
+        invoke("backfill_worker", message)
+    finished = ctx.backfills.progress(job_id)
+    assert finished is not None and finished["status"] == "done" and finished["chunks_done"] == 6
+    for data_type in ("sleep", "cycle"):
+        want = expected(sandbox, "whoop", data_type, "u-part", start, end)
+        assert in_range(landed(ctx, "whoop", data_type, "u-part"), start, end) == want
+    fresh = call("backfill", "POST", "backfill", body=body)  # a finished job is not resumed: a new one starts
+    assert fresh.status_code == 202 and json.loads(fresh.get_body())["job_id"] != job_id
+
+
+def test_the_command_line_finishes_a_backfill_whose_queueing_stopped_half_way(
+    ctx: AppContext, app_env: dict[str, str], seed: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed("whoop", "u-part-cli")
+    start, end = date.today() - timedelta(days=200), date.today() - timedelta(days=1)
+    body = {"vendor": "whoop", "user_id": "u-part-cli", "start": str(start), "end": str(end), "data_types": ["sleep"]}
+    answer, _ = partly_queued_backfill(ctx, app_env, monkeypatch, body)
+    args = ["backfill", "--vendor", "whoop", "--user", "u-part-cli", "--start", str(start), "--end", str(end)]
+    resumed = cli(*args, "--types", "sleep", "--quiet")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert f"resuming backfill {answer['job_id']}: 0 of 3 chunks already done (1 never queued)" in out
+    assert "done, 3/3 chunks" in out
+    progress = ctx.backfills.progress(answer["job_id"])
+    assert progress is not None and progress["status"] == "done" and progress["chunks_unqueued"] == 0
+    want = expected(sandbox, "whoop", "sleep", "u-part-cli", start, end)
+    assert in_range(landed(ctx, "whoop", "sleep", "u-part-cli"), start, end) == want
+    messages = drain(ctx, BACKFILL_QUEUE)
+    assert len(messages) == 2
+    sent = len(sandbox.requests("whoop"))
+    for message in messages:  # the two messages that were queued find their chunks done: nothing is pulled again
+        invoke("backfill_worker", message)
+    assert len(sandbox.requests("whoop")) == sent
 
 
 @pytest.mark.parametrize(

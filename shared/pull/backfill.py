@@ -2,9 +2,15 @@
 per chunk, with their progress in Table ``backfills``.
 
 Partition = job id; row ``job`` holds the request, rows ``c00000``... one chunk each (data type, window,
-status, counts, last error). A chunk is small enough to finish well inside a 10-minute function run at the
-vendor's rate limit (``DataType.chunk_days``). Chunks are idempotent: a chunk run twice (a redelivered
-message, a resumed command line) lands the same blobs, unchanged. Backfill never moves a live watermark.
+status, counts, last error, and for a queued job whether its message was sent: ``queued``). A chunk is
+small enough to finish well inside a 10-minute function run at the vendor's rate limit
+(``DataType.chunk_days``). Chunks are idempotent: a chunk run twice (a redelivered message, a resumed command
+line) lands the same blobs, unchanged. Backfill never moves a live watermark.
+
+Queueing a job's chunks can stop half-way (storage fails): each chunk is marked ``queued`` once its message is
+sent, so the same request again finds the job and sends only the messages that are missing, and the command
+line resumes it like any other unfinished job. A chunk sent but not marked is sent again: a duplicate message
+is harmless (a done chunk is skipped, a pending one lands the same blobs).
 """
 
 from __future__ import annotations
@@ -36,15 +42,34 @@ JOB_ROW = "job"
 MAX_RANGE_DAYS = 3660
 EARLIEST = date(2000, 1, 1)
 BATCH = 100
+QUEUE_RUNNER = "queue"
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class BackfillError(ValueError):
-    """A backfill that cannot be started as asked: ``status`` is the HTTP status to answer with."""
+    """A backfill that cannot be started as asked: ``status`` is the HTTP status to answer with, ``details``
+    more fields for the answer's body."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, details: Mapping[str, Any] | None = None) -> None:
         self.status = status
+        self.details: dict[str, Any] = dict(details or {})
         super().__init__(message)
+
+
+class BackfillPartlyQueued(BackfillError):
+    """Storage failed while a job's chunk messages were being sent: some are queued, the rest are not yet."""
+
+    def __init__(self, job_id: str, queued: int, total: int) -> None:
+        super().__init__(
+            503,
+            f"storage is unavailable: {queued} of {total} chunks of backfill {job_id} are queued; "
+            "send the same request again to queue the rest",
+            {"job_id": job_id, "chunks_queued": queued, "chunks_total": total, "status_url": status_url(job_id)},
+        )
+
+
+def status_url(job_id: str) -> str:
+    return f"/api/backfill/{job_id}"
 
 
 @dataclass(frozen=True)
@@ -89,7 +114,7 @@ class BackfillRequest:
         if connection.status not in USABLE:
             raise BackfillError(409, f"the connection is {connection.status.value}: the user must reconnect first")
         known = {name for name, kind in FETCHERS[vendor].data_types.items() if not kind.snapshot}
-        granted = set(connection.scopes.split())
+        granted = set(connection.granted)
         wanted = body.get("data_types")
         if wanted is None:
             chosen = [n for n in sorted(known) if not granted or FETCHERS[vendor].data_types[n].scope in granted]
@@ -117,6 +142,11 @@ class Chunk:
     landed: int
     requests: int
     error: str
+    queued: bool = True  # False: a chunk of a queued job whose message has not been sent yet
+
+    @property
+    def unqueued(self) -> bool:
+        return self.status == "pending" and not self.queued
 
 
 class BackfillJobs:
@@ -132,7 +162,9 @@ class BackfillJobs:
 
     # -- creating ------------------------------------------------------------------------------------------------
     def create(self, request: BackfillRequest, runner: str) -> tuple[str, list[PullJob]]:
-        """Store a new job and its chunks (all pending); returns the job id and the chunk jobs to run."""
+        """Store a new job and its chunks (all pending); returns the job id and the chunk jobs to run.
+        The job row is written last: a job that is found has all its chunks. With ``runner="queue"`` the
+        chunks start unqueued (see ``mark_queued``)."""
         job_id = uuid.uuid4().hex
         chunks = [
             PullJob(c.vendor, c.user_id, c.data_type, c.first, c.last, c.priority, job_id, f"c{index:05d}")
@@ -146,6 +178,7 @@ class BackfillJobs:
                 "first": chunk.first.isoformat(),
                 "last": chunk.last.isoformat(),
                 "status": "pending",
+                **({"queued": False} if runner == QUEUE_RUNNER else {}),
             }
             for chunk in chunks
         ]
@@ -169,7 +202,32 @@ class BackfillJobs:
         return job_id, chunks
 
     def find_unfinished(self, request: BackfillRequest) -> str | None:
-        """The newest job with exactly these parameters that still has pending chunks (to resume it)."""
+        """The newest job with exactly these parameters that still has pending chunks (to resume it), whoever
+        ran it (the command line, or the queue: then its chunks may also be running from their messages)."""
+        for entity in self._same_jobs(request):
+            job_id = str(entity["PartitionKey"])
+            if any(chunk.status == "pending" for chunk in self.chunks(job_id)):
+                return job_id
+        return None
+
+    def find_unqueued(self, request: BackfillRequest) -> str | None:
+        """The newest queued job with exactly these parameters that has chunks whose message was never sent."""
+        for entity in self._same_jobs(request):
+            job_id = str(entity["PartitionKey"])
+            if entity.get("runner") == QUEUE_RUNNER and any(chunk.unqueued for chunk in self.chunks(job_id)):
+                return job_id
+        return None
+
+    def mark_queued(self, job_id: str, chunks: Sequence[PullJob]) -> None:
+        """Note that these chunks' messages were sent."""
+        rows = [{"PartitionKey": job_id, "RowKey": c.chunk, "queued": True} for c in chunks]
+        for start in range(0, len(rows), BATCH):
+            self.table.submit_transaction(
+                [("update", row, {"mode": UpdateMode.MERGE}) for row in rows[start : start + BATCH]]
+            )
+
+    def _same_jobs(self, request: BackfillRequest) -> list[Mapping[str, Any]]:
+        """Job rows with exactly these parameters, newest first."""
         query = self.table.query_entities(
             "RowKey eq @row and vendor eq @vendor and user_id eq @user and start eq @start and end eq @end",
             parameters={
@@ -180,16 +238,11 @@ class BackfillJobs:
                 "end": request.end.isoformat(),
             },
         )
-        candidates = sorted(
+        return sorted(
             (e for e in query if json.loads(e["data_types"]) == list(request.data_types)),
             key=lambda e: str(e.get("created_at") or ""),
             reverse=True,
         )
-        for entity in candidates:
-            job_id = str(entity["PartitionKey"])
-            if any(chunk.status == "pending" for chunk in self.chunks(job_id)):
-                return job_id
-        return None
 
     # -- running -------------------------------------------------------------------------------------------------
     def chunks(self, job_id: str) -> list[Chunk]:
@@ -218,6 +271,7 @@ class BackfillJobs:
                     int(row.get("landed") or 0),
                     int(row.get("requests") or 0),
                     str(row.get("error") or ""),
+                    row.get("queued") is not False,  # absent: a command-line job, or one queued before the flag
                 )
             )
         return sorted(found, key=lambda c: c.job.chunk)
@@ -274,7 +328,10 @@ class BackfillJobs:
             left = 0.0
         elif finished and started_at:
             left = (self.clock() - started_at) / finished * (len(chunks) - finished)
+        unqueued = sum(1 for c in chunks if c.unqueued)
         status = "queued" if not started_at else "running"
+        if unqueued:
+            status = "partly_queued"  # the queueing stopped half-way: the same request again queues the rest
         if finished == len(chunks):
             status = "done" if not failed else "done_with_errors"
         return {
@@ -288,6 +345,7 @@ class BackfillJobs:
             "chunks_total": len(chunks),
             "chunks_done": len(done),
             "chunks_failed": len(failed),
+            "chunks_unqueued": unqueued,
             "records_landed": sum(c.landed for c in chunks),
             "records_seen": sum(c.records for c in chunks),
             "requests": sum(c.requests for c in chunks),

@@ -112,14 +112,19 @@ def cmd_backfill(ctx: AppContext, args: argparse.Namespace) -> int:
     except BackfillError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # an unfinished job of the same request is resumed, whoever started it (a run of this command, or
+    # POST /api/backfill whose queueing stopped half-way: its queued chunks may also run from their messages)
     job_id = None if args.new else ctx.backfills.find_unfinished(request)
+    resumed = job_id is not None
     if job_id is None:
         job_id, _ = ctx.backfills.create(request, runner="cli")
         print(f"backfill {job_id}: {request.vendor} {', '.join(request.data_types)} {request.start}..{request.end}")
     chunks = ctx.backfills.chunks(job_id)
     todo = [c.job for c in chunks if c.status == "pending"]
-    if len(todo) < len(chunks):
-        print(f"resuming backfill {job_id}: {len(chunks) - len(todo)} of {len(chunks)} chunks already done")
+    if resumed:
+        unqueued = sum(1 for c in chunks if c.unqueued)
+        note = f" ({unqueued} never queued)" if unqueued else ""
+        print(f"resuming backfill {job_id}: {len(chunks) - len(todo)} of {len(chunks)} chunks already done{note}")
     bar = ProgressBar(len(chunks), len(chunks) - len(todo), stream=io.StringIO() if args.quiet else sys.stderr)
     bar.draw()
     failed = run_chunks(ctx, todo, args.concurrency, bar)

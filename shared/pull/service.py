@@ -7,9 +7,10 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from azure.core.exceptions import AzureError
 from azure.storage.queue import QueueClient
 
-from shared.pull.backfill import BackfillJobs, BackfillRequest, pending
+from shared.pull.backfill import QUEUE_RUNNER, BackfillJobs, BackfillPartlyQueued, BackfillRequest, pending
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE, PullJob
 from shared.pull.planner import due_connections, enqueue_live, live_jobs
 from shared.pull.pull_state import PullStateStore
@@ -55,16 +56,39 @@ class PullService:
 
     # -- backfill ------------------------------------------------------------------------------------------------
     def start_backfill(self, body: Any) -> dict[str, Any]:
-        """Validate, store and queue a backfill (``BackfillError`` when it cannot start as asked)."""
+        """Validate, store and queue a backfill (``BackfillError`` when it cannot start as asked).
+
+        When storage fails half-way through the chunk messages, ``BackfillPartlyQueued`` says what was queued;
+        the same request again finds that job and queues only the chunks that have no message yet."""
         request = BackfillRequest.parse(body, self.settings, self.registry)
-        job_id, chunks = self.backfills.create(request, runner="queue")
+        job_id = self.backfills.find_unqueued(request)
+        if job_id is None:
+            job_id, todo = self.backfills.create(request, runner=QUEUE_RUNNER)
+            total, resumed = len(todo), False
+        else:
+            chunks = self.backfills.chunks(job_id)
+            todo, total, resumed = [c.job for c in chunks if c.unqueued], len(chunks), True
         queue = self.queue(BACKFILL_QUEUE)
-        for chunk in chunks:
-            queue.send_message(chunk.message())
+        sent: list[PullJob] = []
+        try:
+            for chunk in todo:
+                queue.send_message(chunk.message())
+                sent.append(chunk)
+        except AzureError as error:
+            log.warning("backfill %s: queueing stopped after %d messages (%s)", job_id, len(sent), type(error).__name__)
+            self._mark_queued(job_id, sent)
+            raise BackfillPartlyQueued(job_id, total - len(todo) + len(sent), total) from error
+        self._mark_queued(job_id, sent)
         log.info(
-            "backfill %s: %d chunks queued (%s %s..%s)", job_id, len(chunks), request.vendor, request.start, request.end
+            "backfill %s: %d chunks queued%s (%s %s..%s)",
+            job_id,
+            len(sent),
+            f", {total - len(sent)} were already" if resumed else "",
+            request.vendor,
+            request.start,
+            request.end,
         )
-        return {"job_id": job_id, "chunks": len(chunks), "data_types": list(request.data_types)}
+        return {"job_id": job_id, "chunks": total, "data_types": list(request.data_types), "resumed": resumed}
 
     def work_backfill(self, body: str | bytes) -> PullOutcome | None:
         """One ``backfill-jobs`` message: a chunk already done is skipped (a redelivered message)."""
@@ -88,7 +112,17 @@ class PullService:
         return outcome
 
     def resume(self, job_id: str) -> list[PullJob]:
+        """The chunks of a job still to run in-process (a partly queued job's included: its queued chunks may
+        also run from their messages, harmlessly)."""
         return pending(self.backfills.chunks(job_id))
+
+    def _mark_queued(self, job_id: str, sent: list[PullJob]) -> None:
+        """Best effort: a chunk whose mark is lost is queued again by the next identical request, a harmless
+        duplicate message."""
+        try:
+            self.backfills.mark_queued(job_id, sent)
+        except AzureError as error:
+            log.warning("backfill %s: %d chunks queued but not marked (%s)", job_id, len(sent), type(error).__name__)
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def _continue(self, outcome: PullOutcome) -> None:
