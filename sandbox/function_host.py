@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -13,14 +14,17 @@ import azure.functions as func
 import requests
 
 _FUNCTIONS: dict[str, Any] = {}
+_INDEXING = threading.Lock()
 
 
 def functions() -> dict[str, Any]:
-    """The app's functions by name. ``get_functions()`` may be called only once a process: cached."""
-    if not _FUNCTIONS:
-        import function_app
+    """The app's functions by name. ``get_functions()`` may be called only once a process: cached (under a lock,
+    since tests call functions from several threads)."""
+    with _INDEXING:
+        if not _FUNCTIONS:
+            import function_app
 
-        _FUNCTIONS.update({str(f.get_function_name()): f for f in function_app.app.get_functions()})
+            _FUNCTIONS.update({str(f.get_function_name()): f for f in function_app.app.get_functions()})
     return _FUNCTIONS
 
 
