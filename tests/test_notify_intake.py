@@ -41,6 +41,7 @@ from sandbox.notify import (
 )
 from shared.app_context import AppContext
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
+from shared.notify.bounds import GATE_PER_SOURCE, SourceGate
 from shared.notify.intake import MAX_BODY_BYTES, NotificationIntake, purge_dedup
 from shared.notify.parse import Notification
 from shared.settings import Settings, load_settings
@@ -293,6 +294,29 @@ def test_a_codoon_gps_sports_form_without_times_is_accepted(rig: Rig) -> None:
     assert rig.post("codoon", *codoon_form("8f1c2d3e-user", "gps_sports", "a1b2c3", "", "")) == (200, {"queued": 1})
     (message,) = rig.messages()
     assert (message["record_id"], message["start_time"], message["end_time"]) == ("a1b2c3", None, None)
+
+
+def test_codoon_notifications_are_bounded_per_source_before_anything_is_queued(rig: Rig) -> None:
+    """Codoon signs nothing: one source (vendor user id) gets at most its bound queued, answered 200 beyond it."""
+    answers = [rig.post("codoon", *codoon_form("8f1c2d3e-user", "activities", "d", "1", "2")) for _ in range(500)]
+    assert answers.count((200, {"queued": 1})) == GATE_PER_SOURCE
+    assert answers.count((200, {"queued": 0})) == 500 - GATE_PER_SOURCE
+    assert len(rig.messages()) == GATE_PER_SOURCE
+    assert rig.post("codoon", *codoon_form("another-user", "activities", "d", "1", "2")) == (200, {"queued": 1})
+
+
+def test_the_source_gate_forgets_old_sends_and_bounds_the_process() -> None:
+    now = [0.0]
+    gate = SourceGate(per_source=2, per_process=3, seconds=60, sources=2, clock=lambda: now[0])
+    assert [gate.allow("a"), gate.allow("a"), gate.allow("a"), gate.allow("b"), gate.allow("c")] == [
+        True,
+        True,
+        False,
+        True,
+        False,  # the process bound
+    ]
+    now[0] = 61.0
+    assert gate.allow("a") and gate.allow("a") and not gate.allow("a")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -23,6 +25,13 @@ from shared.app_context import AppContext
 from shared.connections import store_connection
 from shared.layout import CURATED_CONTAINER, RAW_CONTAINER
 from shared.notify import NOTIFY_QUEUE
+from shared.notify.bounds import (
+    CODOON_FETCHES_PER_WINDOW,
+    NOTIFY_WORK_TABLE,
+    SourceGate,
+    UnknownUsers,
+    expire_unknown,
+)
 from shared.notify.parse import MalformedNotification, Notification
 from shared.notify.poison import add_commands, replay_poison
 from shared.notify.reconcile import quiet_connections, reconcile
@@ -57,6 +66,7 @@ def worker(ctx: AppContext) -> NotificationWorker:
         ctx.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE),
         activity_table=ctx.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE),
         pull_queue=ctx.storage.queue(LIVE_QUEUE),
+        work_table=ctx.storage.tables.get_table_client(NOTIFY_WORK_TABLE),
     )
     made.ensure()
     return made
@@ -101,6 +111,12 @@ def blobs(ctx: AppContext, container: str, vendor: str, data_type: str, user: st
         blob.name.removeprefix(prefix): client.download_blob(blob.name).readall().decode()
         for blob in client.list_blobs(name_starts_with=prefix)
     }
+
+
+def user_rows(ctx: AppContext) -> list[Any]:
+    """The notifyunknown rows of vendor users (not the per-vendor count and overflow rows)."""
+    rows = ctx.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE).list_entities()
+    return [r for r in rows if not r["PartitionKey"].endswith("~")]
 
 
 def first_record(sandbox: Sandbox, vendor: str, data_type: str, user: str) -> tuple[str, date]:
@@ -203,7 +219,7 @@ def test_an_unknown_vendor_user_is_recorded_once_and_not_retried(
         event = whoop_event(424242, kind)
         message = through_intake(ctx, "whoop", signed_whoop(sandbox.clients["whoop"][1], event))
         assert worker.handle(message).outcome is WorkOutcome.UNKNOWN_USER
-    rows = list(ctx.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE).list_entities())
+    rows = user_rows(ctx)
     assert [(r["PartitionKey"], r["RowKey"], r["count"], r["last_kind"]) for r in rows] == [
         ("whoop", "424242", 2, "workout.updated")
     ]
@@ -326,14 +342,91 @@ def test_codoon_route_and_activity_notifications_land_the_route_and_the_day(
     ).json()
     assert answer["status"] == "OK"
     assert json.loads(raw[f"date={day}/{route_id}.json"]) == answer["data"]  # the route, without the envelope
-    again = worker.handle(through_intake(ctx, "codoon", form))
-    assert (again.landed, again.unchanged) == (0, 1)  # same id, same date: idempotent
+    again = worker.handle(through_intake(ctx, "codoon", form))  # within the hour: a duplicate, no vendor call
+    assert (again.outcome, again.requests) == (WorkOutcome.IGNORED, 0) and "duplicate" in again.detail
 
     start = int(datetime(day.year, day.month, day.day, 1, tzinfo=UTC).timestamp())  # epoch seconds: 09:00 +08:00
     form = codoon_form(owner, "activities", "r-1", str(start), str(start + 3600))
     result = worker.handle(through_intake(ctx, "codoon", form))
     assert result.outcome is WorkOutcome.LANDED and result.data_types == ["tracker"]
     assert list(blobs(ctx, RAW_CONTAINER, "codoon", "tracker", "u-cd")) == [f"date={day}/{day}.json"]
+
+
+def codoon_message(user: str, catalog: str, resource: str, start: str = "", end: str = "") -> str:
+    """A notify-jobs message as the intake writes it for a Codoon form (forged or not: Codoon signs nothing)."""
+    notification = Notification(
+        "codoon", user, catalog, catalog, "updated", resource, start_time=start or None, end_time=end or None
+    )
+    return notification.to_json()
+
+
+def test_a_flood_of_forged_codoon_notifications_for_random_users_is_capped_and_spends_no_vendor_call(
+    ctx: AppContext, sandbox: Sandbox, worker: NotificationWorker
+) -> None:
+    """10,000 forged forms (Codoon signs nothing): the intake queues at most its per-process bound, the worker
+    keeps at most the cap of unknown-user rows and counts the rest in one overflow row; no vendor call."""
+    ctx.notify.codoon_gate = SourceGate(per_source=3, per_process=300)
+    worker.unknown_users = UnknownUsers(worker.unknown, cap=100, writes_per_minute=150)
+    forms = (codoon_form(str(uuid.uuid4()), "activities", "d", "1", "2") for _ in range(10_000))
+    answers = Counter(str(ctx.notify.handle("codoon", "POST", headers, {}, body)) for headers, body in forms)
+    assert answers == {str((200, {"queued": 1})): 300, str((200, {"queued": 0})): 9_700}
+    queued = take_all(ctx.storage.queue(NOTIFY_QUEUE))
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = set(pool.map(lambda body: worker.handle(body).outcome, queued))
+    worker.unknown_users.flush()
+    assert outcomes == {WorkOutcome.UNKNOWN_USER}
+    rows = user_rows(ctx)
+    assert len(rows) == 100  # the cap
+    table = ctx.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE)
+    overflow = table.get_entity("codoon~", "overflow")
+    assert overflow["count"] + sum(r["count"] for r in rows) == 300  # every one counted, in 101 rows
+    assert sandbox.requests("codoon") == []
+
+    # expiry (the cleanup timer): old rows go, the count follows, and new unknown users get rows again
+    later = datetime.now(UTC) + timedelta(days=8)
+    assert expire_unknown(table, timedelta(days=7), now=datetime.now(UTC)) == 0
+    assert expire_unknown(table, timedelta(days=7), now=later) == 101
+    assert user_rows(ctx) == [] and table.get_entity("codoon~", "rows")["rows"] == 0
+    worker.unknown_users = UnknownUsers(table, cap=100)  # a new process: no memory of "full"
+    assert worker.handle(codoon_message("after-expiry", "activities", "d")).outcome is WorkOutcome.UNKNOWN_USER
+    assert [r["RowKey"] for r in user_rows(ctx)] == ["after-expiry"]
+
+
+def test_the_worker_alone_keeps_unknown_users_to_the_cap(
+    ctx: AppContext, sandbox: Sandbox, worker: NotificationWorker
+) -> None:
+    """Messages that reach the queue anyway (several intake processes): the cap holds in the worker itself."""
+    worker.unknown_users = UnknownUsers(worker.unknown, cap=20, writes_per_minute=60)
+    flood = [codoon_message(f"forged-{n}", "gps_sports", f"r{n}") for n in range(400)]
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(lambda body: worker.handle(body).outcome, flood)) == {WorkOutcome.UNKNOWN_USER}
+    worker.unknown_users.flush()
+    rows = user_rows(ctx)
+    overflow = ctx.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE).get_entity("codoon~", "overflow")
+    assert len(rows) == 20 and overflow["count"] + sum(r["count"] for r in rows) == 400
+    assert sandbox.requests("codoon") == []
+
+
+def test_a_flood_for_one_connected_codoon_user_spends_at_most_the_bound(
+    ctx: AppContext, seed: Any, sandbox: Sandbox, worker: NotificationWorker
+) -> None:
+    seed("codoon", "u-flood")
+    owner = sandbox.vendor_user_id("codoon", "u-flood")
+    today = datetime.now(timezone(timedelta(hours=8))).date()
+    day = (today - timedelta(days=2)).isoformat()
+    once = worker.handle(codoon_message(owner, "activities", "dev", f"{day} 07:00:00", f"{day} 08:00:00"))
+    assert once.outcome is WorkOutcome.LANDED and once.requests == 1
+    again = worker.handle(codoon_message(owner, "activities", "dev", f"{day} 09:00:00", f"{day} 10:00:00"))
+    assert (again.outcome, again.requests) == (WorkOutcome.IGNORED, 0) and "duplicate" in again.detail
+
+    flood = [
+        codoon_message(owner, "gps_sports", uuid.uuid4().hex)
+        if n % 2
+        else codoon_message(owner, "activities", "dev", f"{today - timedelta(days=n % 40)} 07:00:00", "")
+        for n in range(300)
+    ]
+    spent = sum(worker.handle(body).requests for body in flood)
+    assert spent == len(sandbox.requests("codoon")) - 1 <= CODOON_FETCHES_PER_WINDOW - 1  # one fetch: 1 request
 
 
 # -- poison ----------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@
   each other may both be queued (the worker is idempotent); a row that cannot be written is logged, and the
   answer is still 204 (the message is queued).
 - Codoon (no documented proof): a form with user_id, catalog, resource_id, start_time, end_time -> 200
-  ``{"queued": 1}``; malformed -> 400.
+  ``{"queued": 1}``; malformed -> 400. Being unsigned, it is bounded per source (vendor user id) and per
+  process before anything is queued (``shared.notify.bounds.SourceGate``): beyond -> 200 ``{"queued": 0}``.
 - Every accepted notification is one message on queue ``notify-jobs`` before the answer; when storage
   fails the answer is 503 so that the vendor retries, and nothing is acknowledged that was not queued.
 
@@ -35,6 +36,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient
 
+from shared.notify.bounds import SourceGate
 from shared.notify.parse import PARSERS, MalformedNotification, Notification
 from shared.notify.verify import WHOOP_MAX_SKEW_SECONDS, SignatureRejected, check_fitbit, check_whoop
 from shared.table_keys import table_key
@@ -104,6 +106,7 @@ class NotificationIntake:
             "read_timeout": storage_timeout,
         }
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify-enqueue")
+        self.codoon_gate = SourceGate()  # Codoon signs nothing: bound what one source (and this process) queues
 
     def ensure(self) -> None:
         """Create the queue and the dedup table (idempotent; the infrastructure creates them in Azure)."""
@@ -144,6 +147,12 @@ class NotificationIntake:
             notifications = PARSERS[vendor](body, _iso(now))
         except MalformedNotification as error:
             return self._reject(vendor, 400, str(error), str(error))
+        if vendor == "codoon":
+            notifications = [n for n in notifications if self.codoon_gate.allow(n.vendor_user_id)]
+            if not notifications:
+                log.info("notify bounded vendor=codoon: over the per-source or per-process bound, not queued")
+                count_notification(vendor, "bounded")
+                return 200, {"queued": 0}  # Codoon reads only the status and never retries
         try:
             queued = self._accept(vendor, notifications)
         except StorageUnavailable as error:

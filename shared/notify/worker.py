@@ -11,7 +11,8 @@ Everything else is an answer, not an exception, so nothing is retried forever:
 
 - a vendor user nobody connected (or whose connection row is gone) -> ``unknown_user``, and one row per vendor
   user in Table ``notifyunknown`` (PartitionKey vendor, RowKey vendor user id: ``count``, ``last_kind``,
-  ``first_at``, ``last_at``);
+  ``first_at``, ``last_at``), at most ``UNKNOWN_CAP`` per vendor, the rest counted in one overflow row
+  (``shared.notify.bounds.UnknownUsers``; ``expire_unknown`` is the cleanup);
 - a connection that is not usable (reauth required, disconnected, ...) or a vendor not enabled -> ``ignored``;
 - WHOOP ``sleep.updated`` / ``workout.updated``: the record by id, landed with the pull's writer on the local
   date of ``shared.pull.whoop.local_date``; ``recovery.updated`` (whose id is the *sleep's* UUID): the sleep
@@ -28,11 +29,15 @@ Everything else is an answer, not an exception, so nothing is retried forever:
   pull's watermark (it promises every earlier date has landed): ``PullJob.moves_watermark`` is off;
 - Fitbit ``userRevokedAccess`` / ``deleteUser`` -> the connection becomes ``reauth_required`` with last_error
   "revoked at the vendor"; no data is deleted;
-- Codoon: a route catalog (``ROUTE_CATALOGS``) with a ``resource_id`` -> ``get_route_by_id``, landed as
-  ``route`` on the day of its ``start_time`` (as ``shared.pull.codoon`` does); any other catalog -> the
-  ``tracker`` pull (plus ``sleep`` / ``body`` when the catalog names them) for the +08:00 days from
-  ``start_time`` to ``end_time`` (local "YYYY-MM-DD HH:MM:SS" or epoch seconds/milliseconds; at most
-  ``CODOON_MAX_DAYS`` days, ending at ``end_time``; unreadable times: the Codoon "today").
+- Codoon (unsigned: bounded first, ``shared.notify.bounds.CodoonWork``: a route or (catalog, day) handled in the
+  last hour is dropped as a duplicate, and a user gets at most ``CODOON_FETCHES_PER_WINDOW`` notification
+  fetches an hour; both -> ``ignored`` before any vendor call): ``gps_sports`` (``ROUTE_CATALOGS``) names a
+  route by its ``resource_id`` (its times are empty, as Codoon's document says) -> ``get_route_by_id``, landed
+  as ``route`` with that id on the day of its ``start_time``; any other catalog -> the ``tracker`` pull (plus
+  ``sleep`` / ``body`` when the catalog names them) for the +08:00 days from ``start_time`` to ``end_time``
+  (local "YYYY-MM-DD HH:MM:SS" or epoch seconds/milliseconds; at most ``CODOON_MAX_DAYS`` days, ending at
+  ``end_time``, none after today or older than ``CODOON_MAX_AGE_DAYS``; unreadable times: the Codoon "today")
+  that were not handled in the last hour.
 
 Each notification of a known connection also updates its row in Table ``notifyactivity`` (PartitionKey
 vendor, RowKey user id): ``last_at`` (epoch seconds of ``received_at``), ``usual_gap_seconds`` (an exponentially
@@ -64,6 +69,7 @@ from azure.storage.queue import QueueClient
 from shared.landing import Landed
 from shared.layout import user_segment
 from shared.naming import log_id
+from shared.notify.bounds import CodoonWork, UnknownUsers
 from shared.notify.parse import MalformedNotification, Notification
 from shared.pull import codoon, whoop
 from shared.pull.jobs import PullJob
@@ -92,6 +98,7 @@ FITBIT_TYPES: Mapping[str, tuple[str, ...]] = {
 ROUTE_CATALOGS = frozenset({"gps_sports", "route", "routes"})
 CODOON_OFFSET = timezone(timedelta(hours=8))
 CODOON_MAX_DAYS = 7
+CODOON_MAX_AGE_DAYS = 30
 RECOVERY_SCAN = 60
 GAP_WEIGHT = 0.2
 MIN_GAP_SECONDS = 60.0
@@ -193,6 +200,7 @@ class NotificationWorker:
         *,
         activity_table: TableClient | None = None,
         pull_queue: QueueClient | None = None,
+        work_table: TableClient | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -205,6 +213,8 @@ class NotificationWorker:
         self.activity = activity_table
         self.pull_queue = pull_queue
         self.clock = clock
+        self.unknown_users = UnknownUsers(unknown_table, clock)
+        self.codoon_work = CodoonWork(work_table, clock)
 
     def ensure(self) -> None:
         """Create the worker's tables (idempotent; the infrastructure creates them in Azure)."""
@@ -212,6 +222,7 @@ class NotificationWorker:
             if table is not None:
                 with contextlib.suppress(ResourceExistsError):
                     table.create_table()
+        self.codoon_work.ensure()
 
     # -- one message -----------------------------------------------------------------------------------
 
@@ -382,23 +393,47 @@ class NotificationWorker:
     # -- Codoon ----------------------------------------------------------------------------------------
 
     def _codoon(self, connection: Connection, n: Notification, result: WorkResult) -> None:
+        """Unsigned, so bounded before any vendor call (``shared.notify.bounds.CodoonWork``): a route or day
+        handled in the last hour is a duplicate, and a user gets at most so many notification fetches an hour."""
         catalog = n.collection.lower()
-        if catalog in ROUTE_CATALOGS and n.record_id:
-            self._codoon_route(connection, n.record_id, result)
+        route = catalog in ROUTE_CATALOGS and bool(n.record_id)
+        days = [] if route else self._codoon_days(n)
+        if not route and not days:
+            result.detail = f"no day in the last {CODOON_MAX_AGE_DAYS} days (left to the pull)"
             return
-        types = ["tracker"]
-        if "sleep" in catalog:
-            types.append("sleep")
-        if "body" in catalog or "weight" in catalog:
-            types.append("body")
+        keys = [f"route:{(n.record_id or '').lower()}"] if route else [f"{catalog}:{day}" for day in days]
+        user_key = table_key(connection.user_id)
+        claimed, why = self.codoon_work.claim("codoon", user_key, keys)
+        if not claimed:
+            result.detail = why
+            count_notification("codoon", "worker_bounded")
+            return
+        try:
+            if route:
+                self._codoon_route(connection, n.record_id or "", result)
+                return
+            types = ["tracker"]
+            if "sleep" in catalog:
+                types.append("sleep")
+            if "body" in catalog or "weight" in catalog:
+                types.append("body")
+            fresh = sorted(date.fromisoformat(key.split(":", 1)[1]) for key in claimed)
+            self._pull(connection, types, fresh[0], fresh[-1], result)
+            if why:
+                result.detail = "; ".join(filter(None, (result.detail, why)))
+        except Exception:
+            self.codoon_work.release("codoon", user_key, claimed)  # a retried message must not be a duplicate
+            raise
+
+    def _codoon_days(self, n: Notification) -> list[date]:
+        """The +08:00 days from ``start_time`` to ``end_time`` (at most ``CODOON_MAX_DAYS``, ending at
+        ``end_time``, none after today or more than ``CODOON_MAX_AGE_DAYS`` ago; unreadable times: today)."""
         today = datetime.fromtimestamp(self.clock(), CODOON_OFFSET).date()
         first, last = _codoon_day(n.start_time), _codoon_day(n.end_time)
-        if first is None and last is None:
-            first = last = today
         first, last = first or last or today, last or first or today
-        first, last = min(first, last), max(first, last)
-        first = max(first, last - timedelta(days=CODOON_MAX_DAYS - 1))
-        self._pull(connection, types, first, last, result)
+        first, last = min(first, last, today), min(max(first, last), today)
+        first = max(first, last - timedelta(days=CODOON_MAX_DAYS - 1), today - timedelta(days=CODOON_MAX_AGE_DAYS))
+        return [first + timedelta(days=k) for k in range((last - first).days + 1)]
 
     def _codoon_route(self, connection: Connection, route_id: str, result: WorkResult) -> None:
         """The route a ``gps_sports`` notification names: ``get_route_by_id``'s ``data``, landed with the
@@ -499,44 +534,11 @@ class NotificationWorker:
     # -- bookkeeping tables ----------------------------------------------------------------------------
 
     def _note_unknown(self, n: Notification) -> None:
-        """Count a notification for a vendor user nobody connected (storage failures propagate: retried)."""
-        stamp = n.received_at or now_iso()
+        """Count a notification for a vendor user nobody connected, within the bounds of
+        ``shared.notify.bounds.UnknownUsers`` (storage failures propagate: retried)."""
         key = table_key(n.vendor_user_id)  # a vendor's id may hold characters Table keys forbid (Fitbit: '/')
-        for _ in range(TABLE_ATTEMPTS):
-            try:
-                entity = self.unknown.get_entity(n.vendor, key)
-            except ResourceNotFoundError:
-                entity = None
-            try:
-                if entity is None:
-                    self.unknown.create_entity(
-                        {
-                            "PartitionKey": n.vendor,
-                            "RowKey": key,
-                            "count": 1,
-                            "first_at": stamp,
-                            "last_at": stamp,
-                            "last_kind": n.kind,
-                        }
-                    )
-                else:
-                    self.unknown.update_entity(
-                        {
-                            "PartitionKey": n.vendor,
-                            "RowKey": key,
-                            "count": int(entity.get("count") or 0) + 1,
-                            "last_at": stamp,
-                            "last_kind": n.kind,
-                        },
-                        mode=UpdateMode.MERGE,
-                        etag=entity.metadata["etag"],
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-                log.warning("notify work: %s notification %s for a vendor user nobody connected", n.vendor, n.kind)
-                return
-            except (ResourceExistsError, ResourceModifiedError):
-                continue
-        raise RuntimeError("could not record an unknown vendor user: too many concurrent updates")
+        if self.unknown_users.note(n.vendor, key, n.kind, n.received_at or now_iso()) == "row":
+            log.warning("notify work: %s notification %s for a vendor user nobody connected", n.vendor, n.kind)
 
     def _note_activity(self, connection: Connection, at: float) -> None:
         """Record a notification time for the reconciliation; best effort (a failure is logged, not raised)."""
