@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import itertools
 import logging
 import re
 import time
@@ -31,6 +32,7 @@ from shared.oauth_state import (
     pkce_challenge,
 )
 from shared.pending import CODE_PATTERN, PendingConnection, PendingStore
+from shared.pull.puller import types_not_granted
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
 from shared.settings import Settings
 from shared.telemetry import Operation, operation
@@ -217,14 +219,20 @@ class ConnectFlow:
             log.error("callback could not read its state vendor=%s error=%s", vendor, type(failure).__name__)
             raise FlowError(503, "The service is unavailable just now, so nothing was connected. " + SPENT) from None
         op.bind(user_id=pending.user_id)
+        result: CallbackResult | None = None
         try:
             # one exchange at a time per connection, so the pair exchanged last is the one kept: a vendor that
             # replaces a grant on a new consent accepts only that one
             with self.locks.hold(vendor, pending.user_id):
-                return self._exchange_and_keep(vendor, code, pending)
-        except (LockTimeout, AzureError) as failure:  # before the exchange: the code was never used
+                result = self._exchange_and_keep(vendor, code, pending)
+        except (LockTimeout, AzureError) as failure:
+            if result is not None:  # only releasing the lease failed: it lapses by itself, the result stands
+                log.warning("callback could not release the lock vendor=%s error=%s", vendor, type(failure).__name__)
+                return result
             log.error("callback could not take the lock vendor=%s error=%s", vendor, type(failure).__name__)
+            # before the exchange: the code was never used
             raise FlowError(503, "The service is busy or unavailable, so nothing was connected. " + SPENT) from None
+        return result
 
     def _exchange_and_keep(self, vendor: str, code: str, state: PendingConnect) -> CallbackResult:
         try:
@@ -444,7 +452,10 @@ class ConnectFlow:
             "user_id": connection.user_id,
             "status": connection.status.value,
             "vendor_user_id": connection.vendor_user_id or None,
-            "scopes": connection.scopes.split(),
+            "scopes": connection.scopes.split(),  # the current access token's
+            "granted_scopes": list(connection.granted),  # at consent: what the pull asks for
+            # granted types the connection cannot pull now (a narrowed refresh, or a 401/403 on their data call)
+            "types_not_granted": types_not_granted(connection),
             "connected_at": connection.connected_at or None,
             "last_refresh_at": connection.last_refresh_at or None,
             "last_rotation_at": connection.last_rotation_at or None,
@@ -506,15 +517,30 @@ class ConnectFlow:
         }
 
     def purge_data(self, vendor: str, user_id: str) -> int:
-        """Delete every landed blob of the user for this vendor, raw and curated."""
+        """Delete every landed blob of the user for this vendor, raw and curated, with all its versions and
+        snapshots; returns how many blobs (names) were deleted.
+
+        The account keeps versions: deleting a blob by name only turns its current version into a previous
+        one. So each blob is listed with its versions, deleted by name (the current version, with its
+        snapshots), then each version is deleted by id. Where the service keeps no versions (Azurite) the
+        listing has none and the delete by name is all. Deleted blobs and versions stay soft-deleted for the
+        account's retention (infra: softDeleteDays, 14) and are unrecoverable after it."""
         deleted = 0
         for name in DATA_CONTAINERS:
             container = self.blobs.get_container_client(name)
             try:
                 data_types = [p.name for p in container.walk_blobs(name_starts_with=f"{vendor}/", delimiter="/")]
                 for prefix in data_types:
-                    for blob in container.list_blobs(name_starts_with=f"{prefix}{user_segment(user_id)}/"):
-                        container.delete_blob(blob.name, delete_snapshots="include")
+                    listing = container.list_blobs(
+                        name_starts_with=f"{prefix}{user_segment(user_id)}/", include=["versions"]
+                    )
+                    for blob_name, items in itertools.groupby(listing, key=lambda item: str(item.name)):
+                        versions = [str(item.version_id) for item in items if item.version_id]
+                        with contextlib.suppress(ResourceNotFoundError):  # no current version left
+                            container.delete_blob(blob_name, delete_snapshots="include")
+                        for version_id in versions:
+                            with contextlib.suppress(ResourceNotFoundError):
+                                container.delete_blob(blob_name, version_id=version_id)
                         deleted += 1
             except ResourceNotFoundError:
                 continue
