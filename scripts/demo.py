@@ -4,8 +4,9 @@ Starts Azurite (the real Azure Storage emulator) and the sandbox vendors, then, 
 function handlers as the Functions host would call them: connects a demo user to WHOOP, Fitbit and Codoon
 (connect link -> our start route -> vendor consent -> callback -> the product confirms), runs the six-hourly
 rotation (timer -> queue -> worker), refreshes an expired access token on demand, runs the hourly pull
-(timer -> queue -> worker) and a year's WHOOP backfill (HTTP -> queue -> worker), prints per vendor and type
-the records, curated blobs and dates that landed, and prints the status table. Tokens live in a local secret
+(timer -> queue -> worker), lands a Codoon route from its gps_sports notification (HTTP -> queue -> worker)
+and a year's WHOOP backfill (HTTP -> queue -> worker), prints per vendor and type the records, curated blobs
+and dates that landed, and prints the status table. Tokens live in a local secret
 store in a temporary folder; nothing is printed but health.
 """
 
@@ -137,6 +138,27 @@ def pull() -> None:
     landed_table()
 
 
+def codoon_route(sandbox: Sandbox) -> None:
+    """Codoon has no method that lists routes: a route arrives as a gps_sports notification (no times, as its
+    document says), and the worker lands it with get_route_by_id."""
+    from datetime import date, timedelta
+
+    from sandbox.notify import codoon_form
+    from shared.notify import NOTIFY_QUEUE
+
+    today = date.today()
+    routes = sandbox.expected_records("codoon", "route", USER, today - timedelta(days=30), today)
+    if not routes:
+        print("  the sandbox has no Codoon route in the last 30 days")
+        return
+    route_id = str(routes[-1][0])
+    headers, form = codoon_form(sandbox.vendor_user_id("codoon", USER), "gps_sports", route_id, "", "")
+    answer = http("notify", "POST", "notify/codoon", route={"vendor": "codoon"}, raw=form, headers=headers)
+    worked = drain_and_work(NOTIFY_QUEUE, "notify_worker")
+    print(f"  POST /api/notify/codoon (gps_sports {route_id}): {answer.status_code}; {len(worked)} message worked")
+    landed_table("codoon")
+
+
 def backfill() -> None:
     from datetime import date, timedelta
 
@@ -179,6 +201,8 @@ def main() -> int:
         refresh_on_demand(sandbox)
         step("Pull (timer pull_data -> queue pull-jobs -> pull_worker), the last 30 days of each vendor")
         pull()
+        step("A Codoon route from its notification (POST /api/notify/codoon -> queue notify-jobs -> notify_worker)")
+        codoon_route(sandbox)
         step("Backfill a year of WHOOP before that (POST /api/backfill -> queue backfill-jobs -> backfill_worker)")
         backfill()
         step("Status (python -m shared status)")
