@@ -6,6 +6,7 @@ import azure.functions as func
 
 from shared import http_handlers, rotation
 from shared.app_context import get_context
+from shared.cleanup import run_cleanup
 from shared.notify import NOTIFY_QUEUE
 from shared.notify.reconcile import reconcile
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
@@ -121,6 +122,12 @@ def reconcile_notifications(timer: func.TimerRequest) -> None:
     """Connections whose notifications have gone quiet for longer than usual get a live pull."""
     ctx = get_context()
     reconcile(ctx.settings, ctx.registry, ctx.pull_state, ctx.notify_activity, ctx.storage.queue(LIVE_QUEUE))
+
+
+@app.timer_trigger(schedule="%CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+def cleanup(timer: func.TimerRequest) -> None:
+    """Hourly: deletes expired OAuth state rows and old notification dedup rows (a failed step fails the run)."""
+    run_cleanup(get_context())
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -152,6 +152,11 @@ SETTINGS: tuple[Setting, ...] = (
         "NCRONTAB schedule of the reconciliation: connections whose notifications went quiet get a pull (UTC).",
     ),
     Setting(
+        "CLEANUP_SCHEDULE",
+        "0 15 * * * *",
+        "NCRONTAB schedule of the clean-up of expired OAuth state and old notification dedup rows (UTC; hourly).",
+    ),
+    Setting(
         "FITBIT_SUBSCRIBER_VERIFY_CODE",
         "",
         "The verification code of the Fitbit subscriber (Fitbit's GET ?verify= handshake).",
@@ -204,6 +209,7 @@ class Settings:
     post_connect_redirect_url: str | None
     pull_schedule: str = "0 5 * * * *"
     reconcile_schedule: str = "0 30 */2 * * *"
+    cleanup_schedule: str = "0 15 * * * *"
     pull_initial_days: int = 30
     pull_lookback_days: int = 3
     pull_run_seconds: float = 420.0
@@ -353,6 +359,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         pull_schedule=reader.schedule("PULL_SCHEDULE"),
         reconcile_schedule=reader.schedule("RECONCILE_SCHEDULE"),
+        cleanup_schedule=reader.schedule("CLEANUP_SCHEDULE"),
         pull_initial_days=reader.integer("PULL_INITIAL_DAYS", 1, 3650),
         pull_lookback_days=reader.integer("PULL_LOOKBACK_DAYS", 0, 90),
         pull_run_seconds=float(reader.integer("PULL_RUN_SECONDS", 30, 3600)),

@@ -466,6 +466,20 @@ def test_storage_account_is_identity_only_and_private() -> None:
     assert blob.prop("enabled") == ["true", "true"], "blob and container soft delete"
 
 
+def test_the_readme_states_the_retention_the_storage_account_has() -> None:
+    """The README says when purged data becomes unrecoverable: its figures are the Bicep's defaults."""
+    bicep = (INFRA / "app" / "storage.bicep").read_text()
+    soft_delete = re.search(r"^param softDeleteDays int = (\d+)$", bicep, re.M)
+    versions = re.search(r"^param previousVersionDays int = (\d+)$", bicep, re.M)
+    assert soft_delete and versions
+    assert "softDeleteDays" not in (INFRA / "main.bicep").read_text(), "main.bicep keeps the module's default"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"**{soft_delete.group(1)} days** (`softDeleteDays`" in readme
+    assert f"more than {versions.group(1)} days old" in readme and "(`previousVersionDays`" in readme
+    vault = only("Microsoft.KeyVault/vaults")
+    assert f"soft-deleted for **{vault.prop('softDeleteRetentionInDays')[0]} days**" in readme
+
+
 def test_queue_container_and_table_names_match_the_code() -> None:
     path = INFRA / "app" / "storage.bicep"
     containers = {literal(x) for x in string_array(path, "containerNames")}

@@ -201,6 +201,7 @@ var appSettings = {
   PULL_RUN_SECONDS: '420'
   RATE_LIMIT_MARGIN_SECONDS: '2'
   RECONCILE_SCHEDULE: '0 30 */2 * * *'
+  CLEANUP_SCHEDULE: '0 15 * * * *'
   FITBIT_SUBSCRIBER_VERIFY_CODE: '' // set with appSettingOverrides once the Fitbit subscriber exists
 
   // Client secrets: Key Vault references (resolved by the platform with keyVaultReferenceIdentity), '' if not stored.
