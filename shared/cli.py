@@ -165,7 +165,8 @@ def describe_failure(ctx: AppContext, error: AzureError | TransientStoreError) -
     if isinstance(error, TransientStoreError) or (vault_url and failed == _address(vault_url)):
         where = vault_url or str(settings.local_secrets_dir or "")
         setting = "KEY_VAULT_URL" if vault_url else "LOCAL_SECRETS_DIR"
-        return EXIT_UNAVAILABLE, f"token vault unavailable at {where} (setting {setting}): {_cause(error)}"
+        cause = str(error) if isinstance(error, TransientStoreError) else _cause(error)  # ours: secret-free
+        return EXIT_UNAVAILABLE, f"token vault unavailable at {where} (setting {setting}): {cause}"
     storage = ctx.storage
     services = [client.url.rstrip("/") for client in (storage.tables, storage.blobs, storage.queues)]
     where = next((s for s in services if _address(s) == failed), "") or ", ".join(services)
