@@ -178,9 +178,10 @@ class OAuthEndpoints:
         if (missing := _missing(form, "refresh_token")) is not None:
             raise missing
         required = self.vendor.refresh_scope_required
-        if required is not None and required not in parse_scope(form.get("scope")):
+        scope = parse_scope(form.get("scope"))
+        if required is not None and required not in scope:
             raise OAuthError("invalid_request", f"The scope parameter must include {required}.")
-        return self.ctx.store.refresh(self.vendor.name, form["refresh_token"]).issue
+        return self.ctx.store.refresh(self.vendor.name, form["refresh_token"], scope).issue
 
     # -- client authentication -----------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """OAuth 2.0 grant state of the sandbox: authorization codes, grants, access and single-use refresh tokens.
 
 Vendor-neutral; the few vendor rules (access token lifetime, Fitbit's identical-request replay window,
-WHOOP's `offline` scope) are read from `sandbox.vendors`. Every public method takes the one shared lock,
+WHOOP's `offline` scope) are read from `sandbox.vendors`. A refresh that names a scope follows RFC 6749 §6: it
+must be within the grant (else `invalid_scope`) and the new access token carries exactly that scope; the new
+refresh token keeps the whole grant. Every public method takes the one shared lock,
 so the store can be used from the server threads and from tests at the same time. Errors are raised as
 `OAuthError`; rendering them into HTTP is the endpoints' job.
 """
@@ -41,6 +43,7 @@ class _Grant:
 class _AccessToken:
     grant: _Grant
     expires_at: float
+    scope: tuple[str, ...]  # the grant's, or what the refresh that issued it asked for (RFC 6749 §6)
     used: bool = False
 
 
@@ -150,26 +153,30 @@ class OAuthStore:
 
     # -- refresh -------------------------------------------------------------------------------------------
 
-    def refresh(self, vendor: str, refresh_token: str) -> RefreshOutcome:
-        """refresh_token grant: rotate the pair; a spent token kills the grant unless Fitbit replays."""
+    def refresh(self, vendor: str, refresh_token: str, scope: tuple[str, ...] = ()) -> RefreshOutcome:
+        """refresh_token grant: rotate the pair; a spent token kills the grant unless Fitbit replays. ``scope``
+        (RFC 6749 §6): empty means the whole grant; else a subset of it, which the new access token gets."""
         with self._lock:
             record = self._refresh.get(refresh_token)
             if record is None or record.grant.vendor != vendor:
                 raise _bad_refresh(refresh_token, "The refresh token is unknown.")
             if record.grant.status != "active":
                 raise _bad_refresh(refresh_token, f"The grant is {record.grant.status}.")
+            outside = [name for name in scope if name not in record.grant.scope]
+            if outside:
+                raise OAuthError("invalid_scope", f"Scope not granted: {' '.join(outside)[:80]}.")
             if record.successor is None:
-                return RefreshOutcome(self._rotate(record), replayed=False)
+                return RefreshOutcome(self._rotate(record, scope), replayed=False)
             if self._is_identical_replay(record):
                 self._replays[(vendor, record.grant.user)] += 1
                 return RefreshOutcome(record.successor, replayed=True)
             record.grant.status = "killed"
             raise _bad_refresh(refresh_token, "The refresh token was already used; the grant is revoked.")
 
-    def _rotate(self, record: _RefreshToken) -> TokenIssue:
+    def _rotate(self, record: _RefreshToken, scope: tuple[str, ...] = ()) -> TokenIssue:
         record.used = True
         record.spent_at = self._clock()
-        record.successor = self._issue(record.grant)
+        record.successor = self._issue(record.grant, scope)
         self._refreshes[(record.grant.vendor, record.grant.user)] += 1
         return record.successor
 
@@ -222,17 +229,18 @@ class OAuthStore:
         self._grants[(vendor, user)] = grant
         return grant
 
-    def _issue(self, grant: _Grant) -> TokenIssue:
+    def _issue(self, grant: _Grant, scope: tuple[str, ...] = ()) -> TokenIssue:
         vendor = vendor_named(grant.vendor)
         ttl = self._access_ttl[grant.vendor]
         access = self._new_secret()
-        self._access[access] = _AccessToken(grant, self._clock() + ttl)
+        access_scope = tuple(dict.fromkeys(scope)) or grant.scope
+        self._access[access] = _AccessToken(grant, self._clock() + ttl, access_scope)
         refresh: str | None = None
         if vendor.issues_refresh_token(grant.scope):
             refresh = self._new_secret()
             self._refresh[refresh] = _RefreshToken(grant)
         vendor_user_id = vendor.user_id(grant.user)
-        return TokenIssue(grant.vendor, grant.user, vendor_user_id, access, refresh, grant.scope, ttl)
+        return TokenIssue(grant.vendor, grant.user, vendor_user_id, access, refresh, access_scope, ttl)
 
     def _new_secret(self) -> str:
         while True:
@@ -258,13 +266,13 @@ class OAuthStore:
             return BearerCheck(record.grant.user, None, token)
 
     def granted_scope(self, vendor: str, authorization: str | None) -> tuple[str, ...]:
-        """The scope granted to a Bearer access token (the data endpoints answer 403 outside it)."""
+        """The scope of a Bearer access token (the data endpoints answer 403 outside it)."""
         token = bearer_token(authorization)
         with self._lock:
             record = self._access.get(token) if token is not None else None
             if record is None or record.grant.vendor != vendor:
                 return ()
-            return record.grant.scope
+            return record.scope
 
     def expire_access_tokens(self, vendor: str, user: str | None) -> int:
         with self._lock:

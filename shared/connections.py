@@ -26,6 +26,8 @@ def store_connection(
     connection.status = Status.ACTIVE
     connection.vendor_user_id = pair.vendor_user_id or connection.vendor_user_id
     connection.scopes = " ".join(pair.scope)
+    connection.granted_scopes = connection.scopes  # what the user consented to: what the pull asks for
+    connection.refused_types = {}
     connection.secret_name = secret_name(vendor, user_id)
     connection.connected_at = stamp
     connection.last_refresh_at = stamp

@@ -84,9 +84,10 @@ class TokenEndpoint:
         log.info("token request ok vendor=%s grant=%s duration_ms=%d", self.spec.name, grant, elapsed * 1000)
         return pair, payload
 
-    def refresh(self, pair: TokenPair) -> TokenPair:
-        """Spend ``pair.refresh_token`` for a new pair. Raises VendorError."""
-        new_pair, _ = self._post(self.spec.refresh_form(pair), pair)
+    def refresh(self, pair: TokenPair, granted: tuple[str, ...] = ()) -> TokenPair:
+        """Spend ``pair.refresh_token`` for a new pair; ``granted``: the scopes granted at consent, which a vendor
+        that names scopes on refresh is sent whole. Raises VendorError."""
+        new_pair, _ = self._post(self.spec.refresh_form(pair, granted), pair)
         return new_pair
 
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> TokenPair:

@@ -36,6 +36,10 @@ class Status(StrEnum):
 # access token may still be valid, and the rotation's retries are what notice the fixed setting
 USABLE = (Status.ACTIVE, Status.DEGRADED, Status.CLIENT_MISCONFIGURED)
 
+# one column per data type the vendor refused with a 401/403 on its data call (value: when), so concurrent pulls
+# of different types never overwrite each other's mark
+REFUSED_PREFIX = "refused_type_"
+
 
 def now_iso(after_seconds: float = 0.0) -> str:
     """UTC now (plus ``after_seconds``) as ISO-8601 with a Z, to the second: how the registry stores time."""
@@ -55,7 +59,8 @@ class Connection:
     user_id: str
     status: Status = Status.ACTIVE
     vendor_user_id: str = ""
-    scopes: str = ""
+    scopes: str = ""  # the current access token's scopes (a refresh may narrow them)
+    granted_scopes: str = ""  # what the user granted at consent: what the pull asks for
     secret_name: str = ""
     created_at: str = ""
     connected_at: str = ""
@@ -71,24 +76,35 @@ class Connection:
     refresh_started_at: str = ""
     refresh_from_version: str = ""
     watermarks: dict[str, str] = field(default_factory=dict)
+    refused_types: dict[str, str] = field(default_factory=dict)  # data type -> when its data call got 401/403
 
     @property
     def label(self) -> str:
         return f"{self.vendor}/{self.user_id}"
 
+    @property
+    def granted(self) -> tuple[str, ...]:
+        """The scopes granted at consent (rows from before that was kept: the current token's)."""
+        return tuple((self.granted_scopes or self.scopes).split())
+
     def to_entity(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
         data["watermarks"] = json.dumps(self.watermarks)
+        refused = data.pop("refused_types")
+        data.update({REFUSED_PREFIX + name: when for name, when in refused.items() if when})
         return {"PartitionKey": self.vendor, "RowKey": self.user_id, **data}
 
     @classmethod
     def from_entity(cls, entity: Mapping[str, Any]) -> Connection:
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"refused_types"}
         data = {k: v for k, v in entity.items() if k in known}
         data["status"] = Status(data.get("status", "active"))
         data["watermarks"] = json.loads(data.get("watermarks") or "{}")
         data["consecutive_failures"] = int(data.get("consecutive_failures") or 0)
+        data["refused_types"] = {
+            k[len(REFUSED_PREFIX) :]: str(v) for k, v in entity.items() if k.startswith(REFUSED_PREFIX) and v
+        }
         return cls(**data)
 
 
@@ -138,6 +154,10 @@ class ConnectionRegistry:
                 value = json.dumps(value)
             entity[key] = "" if value is None else value
         self.table.update_entity(entity, mode=UpdateMode.MERGE)
+
+    def mark_refused(self, vendor: str, user_id: str, data_type: str, refused: bool) -> None:
+        """Record (or clear) that the vendor refused one data type's calls with 401/403 (health shows it)."""
+        self.update(vendor, user_id, **{REFUSED_PREFIX + data_type: now_iso() if refused else None})
 
     def user_for_vendor_user(self, vendor: str, vendor_user_id: str) -> str | None:
         try:

@@ -214,7 +214,7 @@ class TokenService:
             return self._on_transient(connection, stored.pair, "vault_refuses_writes", clear_marker=False)
         self.registry.update(vendor, user_id, refresh_started_at=now_iso(), refresh_from_version=stored.version)
         try:
-            new_pair = self._call_vendor(endpoint, stored.pair)
+            new_pair = self._call_vendor(endpoint, stored.pair, connection.granted)
         except VendorError as error:
             return self._on_vendor_error(connection, stored, error, interrupted)
         if held.lost.is_set():
@@ -241,6 +241,14 @@ class TokenService:
         )
         if reason == "rotation":
             changes["last_rotation_at"] = stamp
+        narrowed = [scope for scope in connection.granted if new_pair.scope and scope not in new_pair.scope]
+        if narrowed:  # health lists the data types this stops; the pull keeps asking for what was granted
+            log.warning(
+                "refresh narrowed the grant vendor=%s connection=%s missing=%s",
+                vendor,
+                log_id(vendor, user_id),
+                " ".join(narrowed),
+            )
         self.registry.update(vendor, user_id, **changes)
         return RefreshResult(Outcome.ROTATED, new_pair, "recovered an interrupted refresh" if interrupted else "")
 
@@ -264,11 +272,11 @@ class TokenService:
         newer = None if current is None else current.pair
         return RefreshResult(Outcome.SKIPPED, newer, "pair replaced while refreshing")
 
-    def _call_vendor(self, endpoint: TokenEndpoint, pair: TokenPair) -> TokenPair:
+    def _call_vendor(self, endpoint: TokenEndpoint, pair: TokenPair, granted: tuple[str, ...]) -> TokenPair:
         outcome_unknown = False
         for attempt in range(QUICK_RETRIES + 1):
             try:
-                return endpoint.refresh(pair)
+                return endpoint.refresh(pair, granted)
             except VendorError as error:
                 # once one attempt may have spent the refresh token, every later failure carries that doubt
                 outcome_unknown = error.outcome_unknown = outcome_unknown or error.outcome_unknown

@@ -267,6 +267,28 @@ def test_whoop_refresh_requires_scope_offline(sb: Sandbox) -> None:
     assert "refresh_token" not in no_offline, "WHOOP gives a refresh token only with the offline scope"
 
 
+def test_a_refresh_naming_scopes_gets_exactly_those_within_the_grant_per_rfc6749_section_6(sb: Sandbox) -> None:
+    """`scope=offline` alone narrows the new access token to `offline` (its data calls answer 403); the whole
+    grant keeps every scope; a scope outside the grant is `invalid_scope`; the refresh token keeps the grant."""
+    sleep_url = env(sb, "whoop", "API_BASE_URL") + "/v2/activity/sleep"
+    first = sb.grant("whoop", "alice")
+    granted = str(first["scope"])
+    narrowed = refresh(sb, "whoop", str(first["refresh_token"])).json()  # the helper sends scope=offline
+    assert narrowed["scope"] == "offline"
+    bearer = {"Authorization": f"Bearer {narrowed['access_token']}"}
+    assert requests.get(sleep_url, headers=bearer, timeout=5).status_code == 403
+    form = {"grant_type": "refresh_token", "refresh_token": str(narrowed["refresh_token"]), "scope": granted}
+    whole = token_call(sb, "whoop", form).json()
+    assert whole["scope"] == granted, "the narrowed refresh token still carries the whole grant"
+    bearer = {"Authorization": f"Bearer {whole['access_token']}"}
+    assert requests.get(sleep_url, headers=bearer, timeout=5).status_code == 200
+    form = {"grant_type": "refresh_token", "refresh_token": str(whole["refresh_token"]), "scope": granted + " read:x"}
+    outside = token_call(sb, "whoop", form)
+    assert (outside.status_code, error_of("whoop", outside)) == (400, "invalid_scope")
+    form["scope"] = granted
+    assert token_call(sb, "whoop", form).status_code == 200, "a refused scope spends nothing"
+
+
 def test_fitbit_identical_refresh_within_the_window_returns_the_same_pair(sb: Sandbox) -> None:
     old = str(sb.grant("fitbit", "alice")["refresh_token"])
     first = refresh(sb, "fitbit", old)

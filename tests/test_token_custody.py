@@ -180,10 +180,10 @@ def test_a_rejection_of_a_token_that_was_replaced_meanwhile_is_not_a_revocation(
         def __init__(self, vendor: str) -> None:
             self.inner = original_refresh(vendor)
 
-        def refresh(self, pair: Any) -> Any:
+        def refresh(self, pair: Any, *args: Any) -> Any:
             ctx.vault.write("whoop", "gina", newer)  # the reconnect lands first
             sandbox.revoke_grant("whoop", "gina")
-            return self.inner.refresh(pair)
+            return self.inner.refresh(pair, *args)
 
     ctx.tokens.endpoint = Racing  # type: ignore[method-assign,assignment]
     result = ctx.tokens.rotate("whoop", "gina")
@@ -313,3 +313,67 @@ def test_a_rotation_that_lost_its_lease_never_overwrites_a_newer_pair(
     ctx.tokens.endpoint = original_endpoint  # type: ignore[method-assign]
     token = ctx.tokens.access_token_for(vendor, "jack")
     assert token == newer[0].access_token and sandbox.check_bearer(vendor, f"Bearer {token}") == "jack"
+
+
+def test_a_whoop_refresh_keeps_every_granted_scope_so_the_pull_goes_on(
+    ctx: AppContext, sandbox: Sandbox, seed: Any
+) -> None:
+    """The sandbox follows RFC 6749 §6 (a refresh naming scopes gets exactly those): the refresh sends the whole
+    scope string granted at consent, so the new token still reads sleep and the pull lands records."""
+    from datetime import date, timedelta
+
+    from shared.pull.jobs import PullJob
+
+    pair = seed("whoop", "lena", expired=True)
+    day = date.today() - timedelta(days=3)
+    outcome = ctx.puller.run(PullJob("whoop", "lena", "sleep", day - timedelta(days=2), day))
+    assert sandbox.refresh_count("whoop", "lena") == 1
+    assert sandbox.token_requests("whoop")[-1].form["scope"] == " ".join(pair.scope)
+    assert outcome.status.value == "done" and outcome.created > 0, outcome.detail
+    connection = ctx.registry.get("whoop", "lena")
+    assert connection is not None and connection.scopes.split() == list(pair.scope)
+    assert ctx.connect.describe("whoop", "lena")["types_not_granted"] == []
+
+
+def test_a_narrowed_token_or_a_refused_type_shows_in_health_and_heals_with_the_next_refresh(
+    ctx: AppContext, sandbox: Sandbox, seed: Any
+) -> None:
+    """A connection left with a narrowed token (as `scope=offline` refreshes used to leave it): health names the
+    data types no longer granted, a 403 on one type's data call is recorded for that type, the pull keeps asking
+    for what was granted at consent, and the next refresh (the whole grant) plus a good pull clear it all."""
+    from datetime import date, timedelta
+
+    import requests as http
+
+    from shared.pull.jobs import PullJob
+    from shared.pull.puller import PullStatus
+    from shared.vendors import spec_for
+
+    pair = seed("whoop", "kate")
+    client_id, secret = sandbox.clients["whoop"]
+    form = {"grant_type": "refresh_token", "refresh_token": pair.refresh_token, "scope": "offline"}
+    answer = http.post(
+        ctx.settings.vendor("whoop").url("TOKEN_URL"),
+        data={**form, "client_id": client_id, "client_secret": secret},
+        timeout=5,
+    ).json()
+    narrowed = spec_for("whoop").parse_token_response(answer, pair)
+    ctx.vault.write("whoop", "kate", narrowed)
+    ctx.registry.update("whoop", "kate", scopes="offline")
+    health = ctx.connect.describe("whoop", "kate")
+    assert health["granted_scopes"] == list(pair.scope) and health["scopes"] == ["offline"]
+    assert health["types_not_granted"] == ["body", "cycle", "profile", "recovery", "sleep", "workout"]
+
+    day = date.today() - timedelta(days=3)
+    job = PullJob("whoop", "kate", "sleep", day - timedelta(days=2), day)
+    refused = ctx.puller.run(job)
+    assert refused.status is PullStatus.FAILED and "403" in refused.detail
+    connection = ctx.registry.get("whoop", "kate")
+    assert connection is not None and "sleep" in connection.refused_types
+
+    assert ctx.tokens.rotate("whoop", "kate", force=True).outcome is Outcome.ROTATED
+    assert sandbox.token_requests("whoop")[-1].form["scope"] == " ".join(pair.scope)
+    assert ctx.connect.describe("whoop", "kate")["types_not_granted"] == ["sleep"], "until sleep pulls again"
+    pulled = ctx.puller.run(job)
+    assert pulled.status is PullStatus.DONE and pulled.created > 0
+    assert ctx.connect.describe("whoop", "kate")["types_not_granted"] == []

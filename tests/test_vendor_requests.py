@@ -79,7 +79,8 @@ def test_fitbit_refresh_uses_http_basic_and_only_the_documented_fields() -> None
 
 
 @responses.activate
-def test_whoop_refresh_sends_client_credentials_in_the_body_and_scope_offline() -> None:
+def test_whoop_refresh_sends_client_credentials_in_the_body_and_the_whole_granted_scope() -> None:
+    """Never `scope=offline` alone: a server following RFC 6749 §6 would narrow the token to `offline`."""
     responses.post(
         SETTINGS.vendor("whoop").url("TOKEN_URL"),
         json={
@@ -90,13 +91,13 @@ def test_whoop_refresh_sends_client_credentials_in_the_body_and_scope_offline() 
             "token_type": "bearer",
         },
     )
-    pair = endpoint("whoop").refresh(OLD)
+    pair = endpoint("whoop").refresh(OLD, ("offline", "read:sleep", "read:cycles"))
     form, auth = sent(responses.calls[0])
     assert auth is None
     assert form == {
         "grant_type": "refresh_token",
         "refresh_token": OLD_REFRESH,
-        "scope": "offline",
+        "scope": "offline read:sleep read:cycles",
         "client_id": "whoop-client",
         "client_secret": SECRET,
     }

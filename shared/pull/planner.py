@@ -26,7 +26,7 @@ def live_jobs(
     now = now or datetime.now(UTC)
     last = latest_local_date(now)
     marks = {s.data_type: s.watermark for s in state.list(connection.vendor, connection.user_id)}
-    granted = set(connection.scopes.split())
+    granted = set(connection.granted)  # granted at consent: a narrowed token must not stop the pull silently
     for name, kind in fetcher_for(connection.vendor).data_types.items():
         if kind.scope and granted and kind.scope not in granted:
             continue

@@ -28,7 +28,7 @@ from shared.pull.pull_state import PullStateStore
 from shared.pull.rate_budget import OutOfTime, RateBudget
 from shared.pull.sink import RecordSink
 from shared.pull.vendor_api import ConnectionApi, DataCallFailed
-from shared.registry import USABLE, ConnectionRegistry, now_iso
+from shared.registry import USABLE, Connection, ConnectionRegistry, now_iso
 from shared.settings import Settings
 from shared.telemetry import count_rate_limit_wait, count_records_landed, operation
 from shared.token_service import TokenService, TokenUnavailable
@@ -86,6 +86,19 @@ class PullOutcome:
             f"{self.requests} requests, {self.waited_seconds:.1f}s waiting for the rate limit"
         )
         return text + (f" ({self.detail})" if self.detail else "")
+
+
+def types_not_granted(connection: Connection) -> list[str]:
+    """Data types granted at consent that the connection cannot pull now: their scope is missing from the current
+    token's (a refresh narrowed the grant), or the vendor refused their data calls (401/403)."""
+    current, granted = set(connection.scopes.split()), set(connection.granted)
+    lost = []
+    for name, kind in fetcher_for(connection.vendor).data_types.items():
+        if kind.scope and granted and kind.scope not in granted:
+            continue  # never granted, so not "no longer granted"
+        if name in connection.refused_types or (kind.scope and current and kind.scope not in current):
+            lost.append(name)
+    return sorted(lost)
 
 
 def latest_local_date(now: datetime | None = None) -> date:
@@ -146,7 +159,8 @@ class Puller:
             outcome.status = PullStatus.SKIPPED
             outcome.detail = "no such connection" if connection is None else f"connection is {connection.status.value}"
             return outcome
-        if kind.scope and connection.scopes and kind.scope not in connection.scopes.split():
+        granted = connection.granted  # what the user consented to, not what the last refresh returned
+        if kind.scope and granted and kind.scope not in granted:
             outcome.status = PullStatus.SKIPPED
             outcome.detail = f"scope {kind.scope} not granted"
             return outcome
@@ -164,6 +178,7 @@ class Puller:
         fetcher = fetcher_for(job.vendor)
         today = latest_local_date(datetime.fromtimestamp(self.clock(), UTC))
         pieces = [job.window] if kind.snapshot else list(job.window.split(kind.chunk_days))
+        refused: bool | None = None  # whether the vendor refused this type's data calls (401/403), if known
         try:
             for piece in pieces:
                 if self.clock() >= deadline:
@@ -175,10 +190,15 @@ class Puller:
                     outcome.status, outcome.rest = PullStatus.CONTINUED, job.rest(piece.first)
                     outcome.retry_after = stop.retry_after
                     break
+            refused = False
         except TokenUnavailable as error:
             outcome.status, outcome.detail = PullStatus.SKIPPED, f"no access token: {error.outcome.value}"
         except DataCallFailed as error:
             self.state.record_error(job.vendor, job.user_id, job.data_type, str(error))
+            refused = error.status in (401, 403)
+            if refused:  # this type is no longer granted (a narrowed token, a scope the user withdrew)
+                self.registry.mark_refused(job.vendor, job.user_id, job.data_type, True)
+                log.warning("pull %s %s: refused by the vendor", log_id(job.vendor, job.user_id), job.data_type)
             if error.transient:
                 raise  # the queue tries again later (and parks the message in the poison queue in the end)
             outcome.status, outcome.detail = PullStatus.FAILED, str(error)
@@ -187,6 +207,8 @@ class Puller:
             outcome.status, outcome.detail = PullStatus.FAILED, str(error)
         finally:
             outcome.requests, outcome.waited_seconds = api.requests_sent, api.waited_seconds
+        if refused is False and outcome.requests and job.data_type in connection.refused_types:  # granted again
+            self.registry.mark_refused(job.vendor, job.user_id, job.data_type, False)
         log.info("pull %s %s: %s", log_id(job.vendor, job.user_id), job.data_type, outcome.line())
         return outcome
 

@@ -86,6 +86,9 @@ class VendorSpec:
     scope_separator: str = " "  # in the authorize request
     supports_pkce: bool = False
     refresh_extra: Mapping[str, str] = field(default_factory=dict)
+    # a refresh names the scope (WHOOP, Codoon): the whole grant, never a part of it, since a server following
+    # RFC 6749 §6 gives the new access token exactly the scopes a refresh names
+    refresh_sends_scope: bool = False
     send_client_id_in_body: bool = False
     default_expires_in: int = 3600
     revoke_style: RevokeStyle = "none"
@@ -107,8 +110,12 @@ class VendorSpec:
             body["client_id"] = client_id
         return body, {"Authorization": basic_authorization(client_id, client_secret)}
 
-    def refresh_form(self, pair: TokenPair) -> dict[str, str]:
-        return {"grant_type": "refresh_token", "refresh_token": pair.refresh_token, **self.refresh_extra}
+    def refresh_form(self, pair: TokenPair, granted: tuple[str, ...] = ()) -> dict[str, str]:
+        """The refresh request's form; ``granted``: the scopes the user granted at consent."""
+        form = {"grant_type": "refresh_token", "refresh_token": pair.refresh_token, **self.refresh_extra}
+        if self.refresh_sends_scope:
+            form["scope"] = self.scope_separator.join(granted or pair.scope or self.default_scopes)
+        return form
 
     # -- responses --------------------------------------------------------------------------------
     def vendor_user_id(self, body: Mapping[str, Any]) -> str | None:

@@ -10,7 +10,6 @@ Our reading of the error codes (the public text is not retrievable): 1001 invali
 from collections.abc import Mapping
 from typing import Any
 
-from shared.tokens import TokenPair
 from shared.vendors.base import FailureKind, VendorSpec
 
 ERROR_KINDS: Mapping[int, FailureKind] = {
@@ -28,11 +27,6 @@ class CodoonSpec(VendorSpec):
     def expires_in(self, body: Mapping[str, Any]) -> float:
         return float(body.get("expire_in") or body.get("expires_in") or self.default_expires_in)
 
-    def refresh_form(self, pair: TokenPair) -> dict[str, str]:
-        form = super().refresh_form(pair)
-        form["scope"] = ",".join(pair.scope or self.default_scopes)
-        return form
-
     def error_code(self, body: Any) -> str | None:
         if isinstance(body, dict) and isinstance(body.get("error_code"), int):
             return str(body["error_code"])
@@ -49,6 +43,7 @@ SPEC = CodoonSpec(
     client_auth="basic",
     send_client_id_in_body=True,
     default_scopes=("user", "sports"),
-    scope_separator=",",
+    scope_separator=",",  # in the authorize request and the refresh's scope (the whole grant)
+    refresh_sends_scope=True,
     default_expires_in=93312000,
 )

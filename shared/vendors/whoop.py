@@ -1,5 +1,9 @@
-"""WHOOP API v2: client_secret_post, ``scope=offline`` on refresh, 1-hour access tokens, no user id in the
-token response (it comes from ``/v2/user/profile/basic``), RFC 6749 error bodies."""
+"""WHOOP API v2: client_secret_post, 1-hour access tokens, no user id in the token response (it comes from
+``/v2/user/profile/basic``), RFC 6749 error bodies.
+
+A refresh sends the whole granted scope string (it includes ``offline``). WHOOP's tutorials send
+``scope=offline`` alone, but a server that follows RFC 6749 §6 would then narrow the new access token to
+``offline`` and every data call would answer 403."""
 
 from shared.vendors.base import VendorSpec
 
@@ -15,7 +19,7 @@ SPEC = VendorSpec(
         "read:profile",
         "read:body_measurement",
     ),
-    refresh_extra={"scope": "offline"},
+    refresh_sends_scope=True,
     default_expires_in=3600,
     revoke_style="bearer_delete",
     revoke_path="/v2/user/access",
