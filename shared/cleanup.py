@@ -5,6 +5,8 @@
 - ``notifydedup``: one row per WHOOP notification (its ``trace_id``) collapses WHOOP's retries, which come 5
   times over about an hour. A row is deleted ``DEDUP_KEEP`` after it was written, keyed on the row's age (the
   service's ``Timestamp``), not on its columns, so the row's schema may change freely.
+- ``notifyunknown``: vendor users nobody connected (capped per vendor); one quiet for ``UNKNOWN_KEEP`` is dropped.
+- ``pendingconnections``: a connection the product did not confirm in time is discarded and its grant revoked.
 
 Each step is independent: one that fails is logged and the others still run; the run then raises
 ``CleanupFailed`` so the invocation shows as failed, and the next hour tries again. A run stops starting new
@@ -24,6 +26,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from shared.notify import NOTIFY_DEDUP_TABLE
+from shared.notify.bounds import expire_unknown
+from shared.notify.worker import NOTIFY_UNKNOWN_TABLE
 from shared.oauth_state import PARTITION as STATE_PARTITION
 
 if TYPE_CHECKING:
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 
 STATE_GRACE = timedelta(hours=1)
 DEDUP_KEEP = timedelta(hours=24)  # WHOOP retries for about an hour; a day leaves a wide margin
+UNKNOWN_KEEP = timedelta(days=30)  # an unknown vendor user quiet this long is forgotten (it is counted again)
 BUDGET_SECONDS = 240.0  # well inside the function timeout
 
 
@@ -90,11 +95,12 @@ def steps_for(ctx: AppContext) -> list[CleanupStep]:
     """The clean-up steps, in order. Add a step here for any other table that grows without bound."""
     states = ctx.states.table
     dedup = ctx.storage.tables.get_table_client(NOTIFY_DEDUP_TABLE)
+    unknown = ctx.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE)
     return [
         CleanupStep("oauthstate", lambda now, deadline: expired_states(states, now, deadline)),
         CleanupStep("notifydedup", lambda now, deadline: old_dedup_rows(dedup, now, deadline)),
-        # Pending connections nobody confirmed in time: to be wired by the lead, e.g.
-        # CleanupStep("pendingconnections", lambda now, deadline: ctx.connect.expire_pending()),
+        CleanupStep("notifyunknown", lambda now, deadline: expire_unknown(unknown, UNKNOWN_KEEP, now)),
+        CleanupStep("pendingconnections", lambda now, deadline: ctx.connect.expire_pending()),
     ]
 
 

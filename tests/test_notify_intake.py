@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -42,7 +42,7 @@ from sandbox.notify import (
 from shared.app_context import AppContext
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
 from shared.notify.bounds import GATE_PER_SOURCE, SourceGate
-from shared.notify.intake import MAX_BODY_BYTES, NotificationIntake, purge_dedup
+from shared.notify.intake import MAX_BODY_BYTES, NotificationIntake
 from shared.notify.parse import Notification
 from shared.settings import Settings, load_settings
 from tests.conftest import KNOWN_SECRETS, secrets_in
@@ -468,13 +468,6 @@ def test_concurrent_deliveries_of_one_event_are_all_queued_and_later_ones_collap
     rig.clock.now += 60
     assert rig.post("whoop", *whoop_request(rig, event)) == (204, None)
     assert rig.messages() == []  # the earlier ones are invisible for a minute: none was added
-
-
-def test_old_dedup_rows_are_purged(rig: Rig) -> None:
-    assert rig.post("whoop", *whoop_request(rig, whoop_event(WHOOP_USER))) == (204, None)
-    assert purge_dedup(rig.table, timedelta(hours=1)) == 0
-    assert purge_dedup(rig.table, timedelta(hours=1), now=datetime.now(UTC) + timedelta(hours=2)) == 1
-    assert rig.dedup_rows() == []
 
 
 # -- storage failures -----------------------------------------------------------------------------------------

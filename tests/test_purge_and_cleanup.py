@@ -166,3 +166,29 @@ def test_the_cleanup_timer_runs_on_its_setting_and_deletes_expired_state(ctx: Ap
     stale = issue_state(ctx, "d", expired_seconds_ago=3 * 3600)
     functions()["cleanup"].get_user_function()(TimerRequest(past_due=False))
     assert stale not in state_rows(ctx)
+
+
+def test_the_cleanup_timer_discards_unconfirmed_connections_and_forgets_quiet_unknown_users(
+    app_env: dict[str, str], ctx: AppContext, sandbox: Any
+) -> None:
+    from shared.app_context import get_context
+    from shared.cleanup import UNKNOWN_KEEP
+    from shared.notify.worker import NOTIFY_UNKNOWN_TABLE
+    from tests.host import callback, confirm_code, connect_link, consent
+
+    assert confirm_code(callback("whoop", consent(connect_link("whoop", "late"), "late"))) is not None
+    (row,) = get_context().pending.table.list_entities()
+    get_context().pending.table.update_entity(
+        {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], "expires_at": 1.0}
+    )
+    unknown = ctx.storage.tables.get_table_client(NOTIFY_UNKNOWN_TABLE)
+    unknown.upsert_entity({"PartitionKey": "codoon", "RowKey": "stranger", "count": 1})
+
+    functions()["cleanup"].get_user_function()(TimerRequest(past_due=False))
+    assert list(get_context().pending.table.list_entities()) == [], "the unconfirmed connection is discarded"
+    assert sandbox.revoked("whoop", "late"), "and its grant revoked"
+    assert [r["RowKey"] for r in unknown.list_entities() if r["PartitionKey"] == "codoon"] == ["stranger"]
+
+    report = run_cleanup(ctx, now=datetime.now(UTC) + UNKNOWN_KEEP + timedelta(days=1))
+    assert report.deleted["notifyunknown"] == 1
+    assert [r for r in unknown.list_entities() if r["PartitionKey"] == "codoon"] == []

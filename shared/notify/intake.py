@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -271,18 +271,3 @@ class NotificationIntake:
                 "notify dedup row not written vendor=whoop (%s): the message is queued; a retry would be queued again",
                 type(error).__name__,
             )
-
-
-def purge_dedup(table: TableClient, older_than: timedelta, now: datetime | None = None) -> int:
-    """Delete dedup rows older than ``older_than`` (WHOOP retries for about an hour; keep a day or more).
-    For a timer; returns how many rows were deleted."""
-    cutoff = (now or datetime.now(UTC)) - older_than
-    rows = table.query_entities(
-        "Timestamp lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey", "RowKey"]
-    )
-    deleted = 0
-    for row in rows:
-        with contextlib.suppress(ResourceNotFoundError):
-            table.delete_entity(row["PartitionKey"], row["RowKey"])
-            deleted += 1
-    return deleted
