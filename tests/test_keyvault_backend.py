@@ -207,6 +207,7 @@ def test_a_vault_that_refuses_writes_causes_no_refresh_at_all(
 
     old = {user: seed("whoop", user, expired=True) for user in ("kv-nowrite", "kv-nowrite-2")}
     keyvault.inject("forbidden", times=10**6, op="set")
+    seen = len(keyvault.requests)
     worker = AppContext(load_settings(kv_env))  # a fresh worker process: no write of its own yet
     for user in old:
         result = worker.tokens.rotate("whoop", user)
@@ -218,7 +219,8 @@ def test_a_vault_that_refuses_writes_causes_no_refresh_at_all(
         connection = kv_ctx.registry.get("whoop", user)
         assert connection is not None and connection.next_attempt_at and not connection.refresh_started_at
         assert connection.last_error == "transient: vault_refuses_writes"
-    assert all(r.status == 403 for r in keyvault.requests if r.method == "PUT" and "write-probe" in r.path)
+    probes = [r.status for r in keyvault.requests[seen:] if r.method == "PUT" and "write-probe" in r.path]
+    assert probes and set(probes) == {403}
     # the role assignment propagates: the next attempt probes, succeeds, and rotates
     keyvault.clear_faults()
     assert worker.tokens.rotate("whoop", "kv-nowrite").outcome is Outcome.ROTATED
