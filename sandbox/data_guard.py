@@ -93,7 +93,7 @@ class Guard:
 
 
 def bad_request(vendor: Vendor, message: str, field: str | None = None) -> Refusal:
-    """400: Fitbit's `validation` error (with `fieldName`), WHOOP's invalid_request, Codoon's 1003."""
+    """400: Fitbit's `validation` error (with `fieldName`), WHOOP's invalid_request, Codoon's 2001."""
     if vendor.name == "fitbit":
         detail: dict[str, object] = {"errorType": "validation"}
         if field is not None:
@@ -105,7 +105,7 @@ def bad_request(vendor: Vendor, message: str, field: str | None = None) -> Refus
 
 def not_found(vendor: Vendor, message: str) -> Refusal:
     if vendor.name == "codoon":
-        return Refusal(json_reply(404, {"error_code": 1003, "error": message}))
+        return Refusal(json_reply(404, {"error_code": 2001, "error": message}))  # the document's "parameter wrong"
     if vendor.name == "fitbit":
         return Refusal(json_reply(404, {"errors": [{"errorType": "not_found", "message": message}], "success": False}))
     return Refusal(json_reply(404, {"error": "not_found", "error_description": message}))

@@ -271,18 +271,17 @@ class Whoop(Vendor):
         }
 
 
+# The table of Codoon's document ("返回错误码"); it names no code for throttling or server errors, so those
+# answers carry only their HTTP status and a message.
 _CODOON_CODES: dict[ErrorKind, int] = {
-    "invalid_client": 1001,
-    "invalid_grant": 1002,
-    "invalid_request": 1003,
-    "unsupported_grant_type": 1003,
-    "invalid_scope": 1003,
-    "invalid_token": 2001,
-    "expired_token": 2001,
-    "insufficient_scope": 2003,
-    "rate_limited": 2004,
-    "server_error": 2005,
-    "unavailable": 2005,
+    "invalid_client": 2003,  # unauthorized_client: not a valid client_id
+    "invalid_grant": 1002,  # invalid_token: a spent, expired or revoked refresh token or code
+    "invalid_request": 2001,
+    "unsupported_grant_type": 2001,
+    "invalid_scope": 1003,  # insufficient_scope
+    "invalid_token": 1002,
+    "expired_token": 1002,
+    "insufficient_scope": 1003,
 }
 _CODOON_USER_NAMESPACE = uuid.UUID("6f1c7a52-5d1e-4c35-9a43-0c0d0e0f1a2b")
 
@@ -302,7 +301,9 @@ class Codoon(Vendor):
         }
 
     def error_body(self, error: OAuthError) -> dict[str, object]:
-        return {"error_code": _CODOON_CODES[error.kind], "error": self._message(error)}
+        code = _CODOON_CODES.get(error.kind)
+        body: dict[str, object] = {"error": self._message(error)}
+        return body if code is None else {"error_code": code, **body}
 
     def user_id(self, user: str) -> str:
         return str(uuid.uuid5(_CODOON_USER_NAMESPACE, user))

@@ -550,7 +550,7 @@ def test_data_routes_need_a_valid_token_and_the_scope(sb: Sandbox, vendor: str) 
     for response in (missing, wrong):
         assert response.status_code == 401
     if vendor == "codoon":
-        assert missing.json()["error_code"] == 2001
+        assert missing.json()["error_code"] == 1002  # invalid_token in Codoon's table
     headers = bearer(sb, vendor)
     assert call(headers).status_code == 200
     sb.expire_access_tokens(vendor, "alice")
@@ -564,7 +564,7 @@ def test_data_routes_need_a_valid_token_and_the_scope(sb: Sandbox, vendor: str) 
     elif vendor == "whoop":
         assert error["error"] == "insufficient_scope" and "insufficient_scope" in forbidden.headers["WWW-Authenticate"]
     else:
-        assert error["error_code"] == 2003
+        assert error["error_code"] == 1003  # insufficient_scope in Codoon's table
 
 
 def test_faults_target_data_endpoints_by_route_name(sb: Sandbox) -> None:
@@ -578,7 +578,7 @@ def test_faults_target_data_endpoints_by_route_name(sb: Sandbox) -> None:
     )
     assert response.status_code == 429
     sb.inject("codoon", "error_500", endpoint="get_route_by_id")
-    assert codoon_post(sb, "get_route_by_id", bearer(sb, "codoon"), {"route_id": "x"}).json()["error_code"] == 2005
+    assert codoon_post(sb, "get_route_by_id", bearer(sb, "codoon"), {"route_id": "x"}).status_code == 500
     assert len(sb.requests("whoop", "sleep")) == 3
     with pytest.raises(ValueError, match="endpoint"):
         sb.inject("whoop", "error_500", endpoint="sleeps")

@@ -208,8 +208,11 @@ FITBIT_INVALID_GRANT = {
         ("whoop", 400, "<html>proxy</html>", {}, FailureKind.TRANSIENT, "unrecognised_400"),
         ("codoon", 400, {"error_code": 1002, "error": "invalid refresh_token"}, {}, FailureKind.GRANT_REJECTED, "1002"),
         ("codoon", 401, {"error_code": 1001, "error": "invalid client"}, {}, FailureKind.CLIENT_MISCONFIGURED, "1001"),
-        ("codoon", 400, {"error_code": 2005, "error": "internal"}, {}, FailureKind.TRANSIENT, "2005"),
-        ("codoon", 429, {"error_code": 2004, "error": "rate limit"}, {}, FailureKind.TRANSIENT, "http_429"),
+        ("codoon", 400, {"error_code": 2003, "error": "bad client_id"}, {}, FailureKind.CLIENT_MISCONFIGURED, "2003"),
+        ("codoon", 400, {"error_code": 2001, "error": "bad parameter"}, {}, FailureKind.CLIENT_MISCONFIGURED, "2001"),
+        ("codoon", 400, {"error_code": 2004, "error": "access denied"}, {}, FailureKind.GRANT_REJECTED, "2004"),
+        ("codoon", 500, {"error": "internal"}, {}, FailureKind.TRANSIENT, "http_500"),
+        ("codoon", 429, {"error": "rate limit"}, {}, FailureKind.TRANSIENT, "http_429"),
     ],
 )
 @responses.activate

@@ -2,9 +2,12 @@
 ``client_id`` also in the body, ``expire_in`` (sic) in the token response, ``user_id`` (UUID), and
 numeric error codes.
 
-Our reading of the error codes (the public text is not retrievable): 1001 invalid client credentials,
-1002 invalid/expired/revoked refresh token or code, 1003 invalid grant type or missing parameter,
-2001 invalid or expired access token, 2003 scope not granted, 2004 rate limit, 2005 internal error.
+Error codes, from the table of its document (``reference/specs/codoon-openapi.md``, "返回错误码"): 1001
+invalid_request (no credentials in the header), 1002 invalid_token (the token is no longer valid: a spent or
+revoked refresh token), 1003 insufficient_scope, 2001 invalid_request (a parameter missing or wrong), 2003
+unauthorized_client (not a valid client_id), 2004 access_denied (authorization failed), 2005
+unsupported_responseType. It documents no code for throttling or server errors: those are read from the HTTP
+status (429, 5xx) before any code.
 """
 
 from collections.abc import Mapping
@@ -15,11 +18,11 @@ from shared.vendors.base import FailureKind, VendorSpec
 ERROR_KINDS: Mapping[int, FailureKind] = {
     1001: FailureKind.CLIENT_MISCONFIGURED,
     1002: FailureKind.GRANT_REJECTED,
-    1003: FailureKind.CLIENT_MISCONFIGURED,
-    2001: FailureKind.GRANT_REJECTED,
-    2003: FailureKind.GRANT_REJECTED,
-    2004: FailureKind.TRANSIENT,
-    2005: FailureKind.TRANSIENT,
+    1003: FailureKind.CLIENT_MISCONFIGURED,  # a scope beyond the grant: our request is wrong
+    2001: FailureKind.CLIENT_MISCONFIGURED,
+    2003: FailureKind.CLIENT_MISCONFIGURED,
+    2004: FailureKind.GRANT_REJECTED,  # access_denied, as RFC 6749 reads it
+    2005: FailureKind.CLIENT_MISCONFIGURED,
 }
 
 
