@@ -32,6 +32,7 @@ def store_connection(
     connection.connected_at = stamp
     connection.last_refresh_at = stamp
     connection.consecutive_failures = 0
+    connection.last_error = connection.last_error_at = ""  # the old error no longer describes the new grant
     connection.next_attempt_at = ""
     connection.refresh_started_at = ""
     connection.refresh_from_version = ""

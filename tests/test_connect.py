@@ -204,9 +204,11 @@ def test_a_reconnect_keeps_identity_and_history_and_restores_health(
     )
     sandbox.revoke_grant("whoop", "returning")
     assert ctx.tokens.rotate("whoop", "returning", force=True).outcome is Outcome.REAUTH_REQUIRED
+    assert status_of("whoop", "returning")[1]["last_error"]
     assert connected("whoop", "returning").status_code == 200
     after = ctx.registry.get("whoop", "returning")
     assert after is not None and after.status is Status.ACTIVE
+    assert status_of("whoop", "returning")[1]["last_error"] is None, "the old error no longer describes it"
     assert (after.created_at, after.vendor_user_id) == (first.created_at, first.vendor_user_id)
     assert after.watermarks == {"sleep": "2026-11-01T00:00:00Z"} and after.last_pull_at == "2026-11-20T10:00:00Z"
     assert ctx.tokens.rotate("whoop", "returning", force=True).outcome is Outcome.ROTATED
