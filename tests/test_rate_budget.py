@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
+from azure.core.pipeline.transport import RequestsTransport
+from azure.data.tables import TableServiceClient
 
 from shared.app_context import AppContext
-from shared.pull.rate_budget import OutOfTime, Priority, RateBudget
+from shared.pull.rate_budget import ETAG_TIME, OutOfTime, Priority, RateBudget
 from shared.settings import RateLimit
 from tests.conftest import FakeClock
 
@@ -18,7 +23,8 @@ MINUTE = (RateLimit(3, 60),)
 
 @pytest.fixture
 def budget(ctx: AppContext, clock: FakeClock) -> RateBudget:
-    made = RateBudget(ctx.storage.tables, margin_seconds=2, clock=clock, sleep=clock.advance)
+    # the window arithmetic on a clock the test moves (the storage service's time would not follow it)
+    made = RateBudget(ctx.storage.tables, margin_seconds=2, clock=clock, sleep=clock.advance, service_time=False)
     made.ensure()
     return made
 
@@ -102,3 +108,73 @@ def test_threads_sharing_the_table_never_exceed_the_limit_in_any_window(ctx: App
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert busiest == 4  # paced to the limit, never over it
     assert times[-1] - times[0] >= 3.0
+
+
+def busiest(times: list[float], seconds: float) -> int:
+    """The most of ``times`` in any window of ``seconds``."""
+    times = sorted(times)
+    return max(sum(1 for t in times if start <= t < start + seconds) for start in times)
+
+
+class ServiceView(RequestsTransport):  # type: ignore[misc]
+    """The real HTTP transport, noting the storage service's own timestamp of every update it carries that
+    succeeded (a Table entity's ETag holds it): when the service saw each slot taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.granted: list[float] = []
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        response = super().send(request, **kwargs)
+        found = ETAG_TIME.search(response.headers.get("ETag", ""))
+        if request.method in ("PUT", "POST") and response.status_code in (201, 204) and found:
+            self.granted.append(datetime.fromisoformat(unquote(found.group(1))).timestamp())
+        return response
+
+
+def test_a_worker_whose_clock_is_10_s_off_cannot_push_a_window_over_its_limit(app_env: dict[str, str]) -> None:
+    limit = (RateLimit(3, 1),)
+    views = [ServiceView(), ServiceView()]
+
+    def worker(view: ServiceView, offset: float) -> None:
+        tables = TableServiceClient.from_connection_string(app_env["AzureWebJobsStorage"], transport=view)
+        budget = RateBudget(tables, margin_seconds=0.25, clock=lambda: time.time() + offset)
+        budget.ensure()
+        for _ in range(5):  # backfill: no "live waiting" marks, so every update the service saw took a slot
+            budget.acquire("whoop", "skew", limit, Priority.BACKFILL)
+
+    threads = [threading.Thread(target=worker, args=pair) for pair in zip(views, (0.0, -10.0), strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    granted = views[0].granted + views[1].granted
+    assert len(granted) == 10
+    # as the service saw them: with the worker's own clock, the late one's sends looked 10 s old to the other
+    assert busiest(granted, 1.0) <= 3
+
+
+def test_workers_that_lose_the_update_back_off_with_jitter(ctx: AppContext) -> None:
+    """Each lost conditional update is followed by a random pause, growing with the losses in a row."""
+    naps: list[float] = []
+    guard = threading.Lock()
+    limit = (RateLimit(1_000, 60),)
+
+    def worker() -> None:
+        def sleep(seconds: float) -> None:
+            with guard:
+                naps.append(seconds)
+            time.sleep(seconds)
+
+        budget = RateBudget(ctx.storage.tables, margin_seconds=0.1, sleep=sleep)
+        for _ in range(10):
+            budget.acquire("whoop", "contended", limit)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert RateBudget(ctx.storage.tables).usage("whoop", "contended", limit[0]) == 80
+    assert naps, "8 workers on one key never lost an update"
+    assert len(set(naps)) == len(naps) and all(0 <= nap <= 1.0 for nap in naps)  # random, bounded

@@ -8,6 +8,16 @@ request, so parallel workers and processes together never send more than the lim
 ``seconds + margin`` seconds: a sliding window, which keeps every fixed window the vendor counts in under
 the limit too, whatever its alignment. Live pulls go before backfill: while a live pull waits for a slot, no
 backfill takes one.
+
+Two things keep many workers cheap and honest:
+- A worker that loses the conditional update to another backs off for a random, growing time (full jitter)
+  before looking again, instead of re-reading at once: with 48 workers on one key, immediate retries cost
+  several Table calls per granted slot, nearly all of them lost races (``python -m bench.rate_budget``).
+- Every time in the entity (send times, pauses, marks) is the storage service's time, not the worker's: each
+  answer of the service bounds the offset between the worker's clock and the service's (the ``Date`` header, to
+  the second; the ETag of a write, which holds the service's timestamp of that write, to the round trip). A
+  window is read at the earliest the service's time can be, and sends are written at the latest, so a worker
+  whose clock is 10 s off cannot push a window over its limit as the service sees it (``ServiceClock``).
 """
 
 from __future__ import annotations
@@ -17,14 +27,20 @@ import json
 import logging
 import math
 import random
+import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.pipeline import PipelineResponse
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.settings import RateLimit
@@ -37,6 +53,12 @@ EXACT_UP_TO = 1_000
 BUCKET_SECONDS = 60
 LIVE_MARK_SECONDS = 2.0
 MAX_NAP = 10.0
+BACKOFF_FIRST = 0.02
+BACKOFF_MAX = 1.0
+"""After the n-th lost update in a row a worker waits a random time up to min(BACKOFF_MAX, BACKOFF_FIRST * 2^n)."""
+WAKE_SPREAD = 0.05
+"""Workers waiting for a window wake up to this much (doubled per update lost meanwhile) after the slot frees."""
+ETAG_TIME = re.compile(r"datetime'([^']+)'")
 
 
 class Priority(StrEnum):
@@ -81,8 +103,65 @@ class _State:
         }
 
 
+class ServiceClock:
+    """The storage service's time as this process sees it: the local clock plus an offset known to lie in an
+    interval, which the service's answers set. Each answer says the service's time lay in some range while the
+    request was in flight: the ``Date`` header (whole seconds) until a write's ETag (the service's timestamp of
+    that write) gives the offset to the round trip; answers narrow the interval, and one that does not meet it
+    (the local clock stepped) starts it again.
+
+    ``earliest()`` and ``latest()`` are the bounds of the service's time now. A budget reads its window at the
+    earliest (it counts every send that may still be inside) and writes times at the latest (a send never looks
+    older than it is to another worker), so what is not known of the service's time errs on the safe side."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.low: float | None = None
+        self.high: float | None = None
+        self.precise = False  # the interval comes from ETags (else from Date headers)
+        self._guard = threading.Lock()
+
+    def earliest(self) -> float:
+        return self.clock() + (self.low or 0.0)
+
+    def latest(self) -> float:
+        return self.clock() + (self.high or 0.0)
+
+    def learn(self, low: float, high: float, *, precise: bool) -> None:
+        """The offset (service - local) lay in [low, high] during one request."""
+        with self._guard:
+            if self.precise and not precise:
+                return  # a write's ETag said more than a Date header can
+            known, upper = self.low, self.high
+            if known is None or upper is None or self.precise != precise or low > upper or high < known:
+                self.low, self.high = low, high  # the first answer (of its kind), or the local clock stepped
+            else:
+                self.low, self.high = max(known, low), min(upper, high)
+            self.precise = precise
+
+    def learn_date(self, response: PipelineResponse, sent: float, received: float) -> None:  # type: ignore[type-arg]
+        """From the ``Date`` header (whole seconds) of an answer to a request in flight from sent to received."""
+        header = response.http_response.headers.get("Date")
+        with contextlib.suppress(TypeError, ValueError):
+            if header:
+                date = parsedate_to_datetime(header).timestamp()
+                self.learn(date - received, date + 1.0 - sent, precise=False)
+
+    def learn_etag(self, etag: str | None, sent: float, received: float) -> None:
+        """From the ETag of a write: the service's timestamp of the write, to a tenth of a microsecond."""
+        found = ETAG_TIME.search(etag or "")
+        with contextlib.suppress(ValueError):
+            if found:
+                written = datetime.fromisoformat(unquote(found.group(1))).timestamp()
+                self.learn(written - received, written - sent, precise=True)
+
+
 class RateBudget:
-    """Slots of the vendors' rate limits, shared through the ``ratebudget`` table."""
+    """Slots of the vendors' rate limits, shared through the ``ratebudget`` table.
+
+    ``backoff`` and ``service_time`` are on in the app; off, they give the earlier behaviour (immediate retries
+    after a lost update; the worker's own clock) for comparison (``bench.rate_budget``) and for tests that move a
+    fake clock, which the service's time would not follow."""
 
     def __init__(
         self,
@@ -92,12 +171,25 @@ class RateBudget:
         table_name: str = BUDGET_TABLE,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        backoff: bool = True,
+        service_time: bool = True,
     ) -> None:
         self.table: TableClient = tables.get_table_client(table_name)
         self.margin = margin_seconds
         self.clock = clock
         self.sleep = sleep
         self.exact_up_to = EXACT_UP_TO
+        self.backoff = backoff
+        self.service = ServiceClock(clock) if service_time else None
+
+    def now(self) -> float:
+        """The time a window is read at: the earliest the storage service's time can be now (with service_time
+        off, our clock)."""
+        return self.service.earliest() if self.service else self.clock()
+
+    def stamp(self) -> float:
+        """The time written for a send, a pause or a mark: the latest the service's time can be now."""
+        return self.service.latest() if self.service else self.clock()
 
     def ensure(self) -> None:
         with contextlib.suppress(ResourceExistsError):
@@ -117,27 +209,34 @@ class RateBudget:
         if not limits:
             return 0.0
         started = self.clock()
+        lost = 0  # updates lost in a row to other workers
         while True:
             state = self._read(vendor, key)
-            now = self.clock()
+            now = self.now()
             self._prune(state, limits, now)
             wait = max(state.paused_until - now, self._wait_for_slot(state, limits, now))
             if wait <= 0 and priority is Priority.BACKFILL and state.live_until > now:
                 wait = min(state.live_until - now, 0.5)  # live pulls are waiting: let them go first
             elif wait <= 0:
-                state.sent.append(now)
+                stamp = self.stamp()
+                state.sent.append(stamp)
                 if any(limit.requests > self.exact_up_to for limit in limits):
-                    minute = int(now // BUCKET_SECONDS)
+                    minute = int(stamp // BUCKET_SECONDS)
                     state.buckets[minute] = state.buckets.get(minute, 0) + 1
                 if self._write(vendor, key, state):
-                    return now - started
-                continue  # another worker took a slot meanwhile: look again
+                    return self.clock() - started
+                lost += 1  # another worker took a slot meanwhile: look again, after a random pause
+                if self.backoff:
+                    self.sleep(random.uniform(0.0, min(BACKOFF_MAX, BACKOFF_FIRST * 2**lost)))
+                continue
             if priority is Priority.LIVE and state.live_until < now + wait:
-                state.live_until = now + wait + LIVE_MARK_SECONDS
+                state.live_until = self.stamp() + wait + LIVE_MARK_SECONDS
                 self._write(vendor, key, state)  # best effort: a lost race only delays the mark
-            if now + wait > deadline:
+            if self.clock() + wait > deadline:  # the caller's deadline is on its own clock
                 raise OutOfTime(f"{vendor}/{key}", wait)
-            self.sleep(min(wait, MAX_NAP) + random.uniform(0.0, 0.05))
+            # workers that wait for the same freed slot wake apart; those that keep losing, further apart
+            spread = min(BACKOFF_MAX, WAKE_SPREAD * 2**lost) if self.backoff else WAKE_SPREAD
+            self.sleep(min(wait, MAX_NAP) + random.uniform(0.0, spread))
 
     def observe(
         self,
@@ -158,7 +257,7 @@ class RateBudget:
             pause = reset_seconds
         if pause <= 0:
             return 0.0
-        until = self.clock() + pause + self.margin
+        until = self.stamp() + pause + self.margin
         for _ in range(10):
             state = self._read(vendor, key)
             if state.paused_until >= until:
@@ -172,7 +271,7 @@ class RateBudget:
     def usage(self, vendor: str, key: str, limit: RateLimit) -> int:
         """Requests taken in the last window of ``limit`` (for status pages and tests)."""
         state = self._read(vendor, key)
-        return self._count(state, limit, self.clock())
+        return self._count(state, limit, self.now())
 
     # -- the arithmetic -------------------------------------------------------------------------------------------
     def _span(self, limit: RateLimit) -> float:
@@ -210,20 +309,37 @@ class RateBudget:
 
     # -- storage ----------------------------------------------------------------------------------------------
     def _read(self, vendor: str, key: str) -> _State:
+        sent = self.clock()
+        answers: list[PipelineResponse] = []  # type: ignore[type-arg]
         try:
-            return _State.of(self.table.get_entity(vendor, key))
+            entity = self.table.get_entity(vendor, key, raw_response_hook=answers.append)
+            state = _State.of(entity)
         except ResourceNotFoundError:
-            return _State()
+            state = _State()
+        finally:
+            if self.service and answers:
+                self.service.learn_date(answers[-1], sent, self.clock())
+        return state
 
     def _write(self, vendor: str, key: str, state: _State) -> bool:
         entity = state.entity(vendor, key)
+        sent = self.clock()
+        answers: list[PipelineResponse] = []  # type: ignore[type-arg]
         try:
             if state.etag is None:
-                self.table.create_entity(entity)
+                written = self.table.create_entity(entity, raw_response_hook=answers.append)
             else:
-                self.table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=state.etag, match_condition=MatchConditions.IfNotModified
+                written = self.table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=state.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    raw_response_hook=answers.append,
                 )
+            if self.service:
+                self.service.learn_etag(written.get("etag"), sent, self.clock())
             return True
         except (ResourceExistsError, ResourceModifiedError):
+            if self.service and answers:
+                self.service.learn_date(answers[-1], sent, self.clock())
             return False
