@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-VENDOR_NAMES = ("whoop", "fitbit", "codoon")
+from shared.vendors.contract import Vendor
+from shared.vendors.registry import names, vendors
+
+VENDOR_NAMES = names()
 
 
 class SettingsError(ValueError):
@@ -27,10 +30,6 @@ class Setting:
     meaning: str
 
 
-RATE_LIMIT_DEFAULTS: dict[str, str] = {"whoop": "100/60,10000/86400", "fitbit": "150/3600", "codoon": ""}
-"""Published data-API limits: WHOOP per app (all users together), Fitbit per user; Codoon published none."""
-
-
 @dataclass(frozen=True)
 class RateLimit:
     requests: int
@@ -40,42 +39,27 @@ class RateLimit:
         return f"{self.requests}/{self.seconds}"
 
 
-def _vendor_settings(vendor: str, urls: Mapping[str, str]) -> list[Setting]:
-    prefix = vendor.upper()
+def _vendor_settings(vendor: Vendor) -> list[Setting]:
+    """The settings every vendor package gets, named from the package: client, limits, URLs, and its own."""
+    prefix, title = vendor.prefix, vendor.title
     items = [
-        Setting(f"{prefix}_CLIENT_ID", "", f"OAuth client id of the {vendor} app (empty: {vendor} disabled)."),
-        Setting(f"{prefix}_CLIENT_SECRET", "", f"OAuth client secret of the {vendor} app."),
+        Setting(f"{prefix}_CLIENT_ID", "", f"OAuth client id of the {title} app (empty: {title} disabled)."),
+        Setting(f"{prefix}_CLIENT_SECRET", "", f"OAuth client secret of the {title} app."),
         Setting(
             f"{prefix}_RATE_LIMITS",
-            RATE_LIMIT_DEFAULTS[vendor],
-            f"{vendor} data-API limits as requests/seconds, comma-separated ('none': no limit); raise them only if "
-            f"{vendor} granted the app more.",
+            vendor.rate_limits,
+            f"{title} data-API limits as requests/seconds, comma-separated ('none': no limit); raise them only if "
+            f"{title} granted the app more.",
         ),
     ]
     items += [
-        Setting(f"{prefix}_{key}", url, f"{vendor} {key.lower().replace('_', ' ')}.") for key, url in urls.items()
+        Setting(f"{prefix}_{key}", url, f"{title} {key.lower().replace('_', ' ')}.") for key, url in vendor.urls.items()
     ]
+    items += [Setting(f"{prefix}_{extra.key}", extra.default, extra.meaning) for extra in vendor.settings]
     return items
 
 
-VENDOR_URL_DEFAULTS: dict[str, dict[str, str]] = {
-    "whoop": {
-        "AUTH_URL": "https://api.prod.whoop.com/oauth/oauth2/auth",
-        "TOKEN_URL": "https://api.prod.whoop.com/oauth/oauth2/token",
-        "API_BASE_URL": "https://api.prod.whoop.com/developer",
-    },
-    "fitbit": {
-        "AUTH_URL": "https://www.fitbit.com/oauth2/authorize",
-        "TOKEN_URL": "https://api.fitbit.com/oauth2/token",
-        "REVOKE_URL": "https://api.fitbit.com/oauth2/revoke",
-        "API_BASE_URL": "https://api.fitbit.com",
-    },
-    "codoon": {
-        "AUTH_URL": "https://openapi.codoon.com/authorize",
-        "TOKEN_URL": "https://openapi.codoon.com/token",
-        "API_BASE_URL": "https://openapi.codoon.com/api",
-    },
-}
+VENDOR_URL_DEFAULTS: dict[str, Mapping[str, str]] = {name: vendor.urls for name, vendor in vendors().items()}
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -156,12 +140,7 @@ SETTINGS: tuple[Setting, ...] = (
         "0 15 * * * *",
         "NCRONTAB schedule of the clean-up of expired OAuth state and old notification dedup rows (UTC; hourly).",
     ),
-    Setting(
-        "FITBIT_SUBSCRIBER_VERIFY_CODE",
-        "",
-        "The verification code of the Fitbit subscriber (Fitbit's GET ?verify= handshake).",
-    ),
-    *(s for vendor, urls in VENDOR_URL_DEFAULTS.items() for s in _vendor_settings(vendor, urls)),
+    *(s for vendor in vendors().values() for s in _vendor_settings(vendor)),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -175,6 +154,7 @@ class VendorSettings:
     client_secret: str = field(repr=False)
     urls: Mapping[str, str]
     rate_limits: tuple[RateLimit, ...] = ()
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)  # the package's own settings, by key
 
     def url(self, key: str) -> str:
         return self.urls[key]
@@ -307,6 +287,7 @@ def _storage(env: Mapping[str, str]) -> StorageSettings:
 
 
 def _vendors(reader: _Reader) -> dict[str, VendorSettings]:
+    registered = vendors()
     enabled_raw = reader.text("ENABLED_VENDORS")
     if enabled_raw:
         enabled = [v.strip().lower() for v in enabled_raw.split(",") if v.strip()]
@@ -315,7 +296,7 @@ def _vendors(reader: _Reader) -> dict[str, VendorSettings]:
             raise SettingsError(f"ENABLED_VENDORS names unknown vendors {unknown}; known: {list(VENDOR_NAMES)}")
     else:
         enabled = [v for v in VENDOR_NAMES if reader.text(f"{v.upper()}_CLIENT_ID")]
-    vendors = {}
+    enabled_vendors: dict[str, VendorSettings] = {}
     for name in enabled:
         prefix = name.upper()
         client_id = reader.text(f"{prefix}_CLIENT_ID")
@@ -325,8 +306,11 @@ def _vendors(reader: _Reader) -> dict[str, VendorSettings]:
         if not secret:
             raise SettingsError(f"{prefix}_CLIENT_SECRET is not set but {name} is enabled")
         urls = {key: reader.url(f"{prefix}_{key}") for key in VENDOR_URL_DEFAULTS[name]}
-        vendors[name] = VendorSettings(name, client_id, secret, urls, reader.rate_limits(f"{prefix}_RATE_LIMITS"))
-    return vendors
+        extra = {item.key: reader.text(f"{prefix}_{item.key}") for item in registered[name].settings}
+        enabled_vendors[name] = VendorSettings(
+            name, client_id, secret, urls, reader.rate_limits(f"{prefix}_RATE_LIMITS"), extra
+        )
+    return enabled_vendors
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

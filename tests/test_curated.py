@@ -14,8 +14,8 @@ from sandbox.data import DayGenerator, Snapshot, at_local
 from sandbox.data_codoon import CODOON_DATA
 from sandbox.data_fitbit import FITBIT_DATA
 from sandbox.data_whoop import WHOOP_DATA
-from shared.curated import Measurement, curated_lines, measurements
 from shared.curated.base import number
+from shared.curated.lines import Measurement, curated_lines, measurements
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FIRST_DAY = date(2026, 1, 1)

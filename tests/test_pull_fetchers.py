@@ -17,9 +17,9 @@ import requests
 from sandbox import Sandbox
 from sandbox.core import RecordedRequest
 from sandbox.vendors import VENDORS
-from shared.pull.codoon import CODOON
-from shared.pull.fitbit import FITBIT
 from shared.pull.model import Fetched, Fetcher, Window
+from shared.vendors.codoon.data import CODOON
+from shared.vendors.fitbit.data import FITBIT
 
 NOW = datetime(2025, 6, 15, 20, 0, tzinfo=UTC)
 TODAY = date(2025, 6, 16)  # UTC today + 1: the latest local date any user can have at NOW

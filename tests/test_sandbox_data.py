@@ -469,7 +469,7 @@ CODOON_SHAPES: dict[str, tuple[dict[str, object], set[str], object, Any]] = {
 def app_codoon_methods() -> set[str]:
     """Every Codoon method the app calls (the method paths written in its Codoon code)."""
     from shared.notify import worker
-    from shared.pull import codoon
+    from shared.vendors.codoon import data as codoon
 
     sources = "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in (codoon, worker))
     return set(re.findall(r"api\.post\(\"/(\w+)\"", sources))

@@ -15,7 +15,7 @@ Everything else is an answer, not an exception, so nothing is retried forever:
   (``shared.notify.bounds.UnknownUsers``; ``expire_unknown`` is the cleanup);
 - a connection that is not usable (reauth required, disconnected, ...) or a vendor not enabled -> ``ignored``;
 - WHOOP ``sleep.updated`` / ``workout.updated``: the record by id, landed with the pull's writer on the local
-  date of ``shared.pull.whoop.local_date``; ``recovery.updated`` (whose id is the *sleep's* UUID): the sleep
+  date of ``shared.vendors.whoop.data.local_date``; ``recovery.updated`` (whose id is the *sleep's* UUID): the sleep
   gives the ``cycle_id``, then ``/v2/cycle/{id}/recovery`` lands as ``recovery`` with record id ``cycle_id``
   on the cycle's local date, exactly as the pull lands it; the cycle read for that date is landed as ``cycle``
   too (WHOOP sends no cycle events). A 404 -> ``ignored`` (deleted meanwhile);
@@ -71,7 +71,6 @@ from shared.layout import user_segment
 from shared.naming import log_id
 from shared.notify.bounds import CodoonWork, UnknownUsers
 from shared.notify.parse import MalformedNotification, Notification
-from shared.pull import codoon, whoop
 from shared.pull.jobs import PullJob
 from shared.pull.model import Fetched
 from shared.pull.puller import Puller, PullOutcome, PullStatus
@@ -83,6 +82,8 @@ from shared.settings import Settings
 from shared.table_keys import table_key
 from shared.telemetry import count_notification, count_records_landed, operation
 from shared.token_service import Outcome, TokenService, TokenUnavailable
+from shared.vendors.codoon import data as codoon
+from shared.vendors.whoop import data as whoop
 
 log = logging.getLogger(__name__)
 

@@ -29,13 +29,13 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.naming import InvalidUserId, validate_user_id
-from shared.pull.fetchers import FETCHERS
 from shared.pull.jobs import PullJob
 from shared.pull.model import Window
 from shared.pull.puller import PullOutcome, PullStatus, latest_local_date
 from shared.pull.rate_budget import Priority
 from shared.registry import USABLE, ConnectionRegistry, now_iso
 from shared.settings import Settings
+from shared.vendors.registry import vendors
 
 BACKFILL_TABLE = "backfills"
 JOB_ROW = "job"
@@ -89,8 +89,8 @@ class BackfillRequest:
         if missing:
             raise BackfillError(400, f"missing {', '.join(missing)}")
         vendor = str(body["vendor"]).lower()
-        if vendor not in FETCHERS:
-            raise BackfillError(404, f"unknown vendor {vendor!r}; known: {sorted(FETCHERS)}")
+        if vendor not in vendors():
+            raise BackfillError(404, f"unknown vendor {vendor!r}; known: {sorted(vendors())}")
         if vendor not in settings.vendors:
             raise BackfillError(404, f"vendor {vendor!r} is not enabled")
         try:
@@ -113,11 +113,11 @@ class BackfillRequest:
             raise BackfillError(404, f"no {vendor} connection for this user")
         if connection.status not in USABLE:
             raise BackfillError(409, f"the connection is {connection.status.value}: the user must reconnect first")
-        known = {name for name, kind in FETCHERS[vendor].data_types.items() if not kind.snapshot}
+        known = {name for name, kind in vendors()[vendor].data.data_types.items() if not kind.snapshot}
         granted = set(connection.granted)
         wanted = body.get("data_types")
         if wanted is None:
-            chosen = [n for n in sorted(known) if not granted or FETCHERS[vendor].data_types[n].scope in granted]
+            chosen = [n for n in sorted(known) if not granted or vendors()[vendor].data.data_types[n].scope in granted]
         elif isinstance(wanted, list) and wanted and all(isinstance(n, str) for n in wanted):
             unknown = sorted(set(wanted) - known)
             if unknown:
@@ -128,7 +128,7 @@ class BackfillRequest:
         return cls(vendor, user_id, start, end, tuple(chosen))
 
     def chunks(self) -> Iterator[PullJob]:
-        kinds = FETCHERS[self.vendor].data_types
+        kinds = vendors()[self.vendor].data.data_types
         for name in self.data_types:
             for piece in Window(self.start, self.end).split(kinds[name].chunk_days):
                 yield PullJob(self.vendor, self.user_id, name, piece.first, piece.last, Priority.BACKFILL)

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from azure.storage.queue import QueueClient
 
-from shared.pull.fetchers import fetcher_for
 from shared.pull.jobs import PullJob
 from shared.pull.pull_state import PullStateStore
 from shared.pull.puller import latest_local_date
 from shared.registry import USABLE, Connection, ConnectionRegistry
 from shared.settings import Settings
+from shared.vendors.registry import vendor_for
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def live_jobs(
     last = latest_local_date(now)
     marks = {s.data_type: s.watermark for s in state.list(connection.vendor, connection.user_id)}
     granted = set(connection.granted)  # granted at consent: a narrowed token must not stop the pull silently
-    for name, kind in fetcher_for(connection.vendor).data_types.items():
+    for name, kind in vendor_for(connection.vendor).data.data_types.items():
         if kind.scope and granted and kind.scope not in granted:
             continue
         if kind.snapshot:

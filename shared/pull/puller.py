@@ -21,7 +21,6 @@ import requests
 
 from shared.landing import Landed
 from shared.naming import log_id
-from shared.pull.fetchers import fetcher_for
 from shared.pull.jobs import BadPullMessage, PullJob
 from shared.pull.model import DataType, Fetched, Window
 from shared.pull.pull_state import PullStateStore
@@ -32,6 +31,7 @@ from shared.registry import USABLE, Connection, ConnectionRegistry, now_iso
 from shared.settings import Settings
 from shared.telemetry import count_rate_limit_wait, count_records_landed, operation
 from shared.token_service import TokenService, TokenUnavailable
+from shared.vendors.registry import vendor_for
 
 log = logging.getLogger(__name__)
 LAND_BATCH = 50
@@ -93,7 +93,7 @@ def types_not_granted(connection: Connection) -> list[str]:
     token's (a refresh narrowed the grant), or the vendor refused their data calls (401/403)."""
     current, granted = set(connection.scopes.split()), set(connection.granted)
     lost = []
-    for name, kind in fetcher_for(connection.vendor).data_types.items():
+    for name, kind in vendor_for(connection.vendor).data.data_types.items():
         if kind.scope and granted and kind.scope not in granted:
             continue  # never granted, so not "no longer granted"
         if name in connection.refused_types or (kind.scope and current and kind.scope not in current):
@@ -131,7 +131,7 @@ class Puller:
 
     def data_type(self, job: PullJob) -> DataType:
         try:
-            return fetcher_for(job.vendor).data_types[job.data_type]
+            return vendor_for(job.vendor).data.data_types[job.data_type]
         except KeyError:
             raise BadPullMessage(f"{job.vendor} has no data type {job.data_type!r}") from None
 
@@ -175,7 +175,7 @@ class Puller:
             priority=job.priority,
             deadline=deadline,
         )
-        fetcher = fetcher_for(job.vendor)
+        fetcher = vendor_for(job.vendor).data
         today = latest_local_date(datetime.fromtimestamp(self.clock(), UTC))
         pieces = [job.window] if kind.snapshot else list(job.window.split(kind.chunk_days))
         refused: bool | None = None  # whether the vendor refused this type's data calls (401/403), if known

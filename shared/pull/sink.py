@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from shared.curated import curated_lines
 from shared.curated.base import MAPPING_VERSION
+from shared.curated.lines import curated_lines
 from shared.landing import Landed, LandingWriter, Record, content_hash
 from shared.layout import CURATED_CONTAINER, RAW_CONTAINER, curated_blob_name
 from shared.pull.model import Fetched

@@ -1,16 +1,14 @@
-"""The vendors wearsync connects to. Adding a vendor means adding one module and its tests."""
+"""The vendors wearsync connects to: one package each (``shared/vendors/<name>/``), found by
+``shared.vendors.registry``; ``contract.Vendor`` is what a package declares, ``base`` the OAuth machinery."""
 
-from shared.vendors import codoon, fitbit, whoop
 from shared.vendors.base import FailureKind, VendorError, VendorSpec
-
-SPECS: dict[str, VendorSpec] = {spec.name: spec for spec in (whoop.SPEC, fitbit.SPEC, codoon.SPEC)}
 
 
 def spec_for(vendor: str) -> VendorSpec:
-    try:
-        return SPECS[vendor]
-    except KeyError:
-        raise KeyError(f"unknown vendor {vendor!r}") from None
+    """The OAuth facts of a registered vendor (KeyError for an unknown one)."""
+    from shared.vendors.registry import vendor_for
+
+    return vendor_for(vendor).oauth
 
 
-__all__ = ["SPECS", "FailureKind", "VendorError", "VendorSpec", "spec_for"]
+__all__ = ["FailureKind", "VendorError", "VendorSpec", "spec_for"]

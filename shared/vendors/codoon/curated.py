@@ -1,5 +1,5 @@
 """Codoon OpenAPI records -> measurements, reading the field names of Codoon's own document
-(``reference/specs/codoon-openapi.md``; the records are what ``shared.pull.codoon`` and the notification worker
+(``reference/specs/codoon-openapi.md``; the records are what ``shared.vendors.codoon.data`` and the notification worker
 land).
 
 - ``tracker``: one ``get_tracker_summary`` entry {status, calories, meters, activity, steps, minutes}. It carries

@@ -1,0 +1,61 @@
+"""The contract every vendor package fills: one ``Vendor`` value named ``VENDOR`` in
+``shared/vendors/<name>/__init__.py``.
+
+A package holds everything wearsync knows about one vendor and nothing else; the engines (token custody, the
+connect flow, the pull, landing, notifications, backfill, the command line) read these parts through
+``shared.vendors.registry`` and never name a vendor. Settings are derived from the package name: ``{NAME}_CLIENT_ID``,
+``{NAME}_CLIENT_SECRET``, ``{NAME}_RATE_LIMITS``, one ``{NAME}_{KEY}`` per URL in ``urls``, and one
+``{NAME}_{KEY}`` per entry of ``settings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.curated.base import Mapper
+from shared.pull.model import Fetcher
+from shared.vendors.base import VendorSpec
+
+
+@dataclass(frozen=True)
+class VendorSetting:
+    """A vendor-specific setting ``{NAME}_{key}``: its default and what it means (for the docs and infra)."""
+
+    key: str
+    default: str
+    meaning: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """One vendor's parts.
+
+    - ``name``: the package name (lower case), used in routes, blob paths, registry rows and setting names.
+    - ``title``: how pages and the command line name the vendor to a person.
+    - ``oauth``: OAuth facts and error classification (``shared.vendors.base.VendorSpec``).
+    - ``urls``: default endpoints (``AUTH_URL``, ``TOKEN_URL``, ``API_BASE_URL``, ``REVOKE_URL``...); each is a
+      setting, so the same code runs against the vendor, the sandbox or any compatible server.
+    - ``rate_limits``: the published data-API limits as ``requests/seconds`` pairs ("" when none is published);
+      whom they count (the app or each user) is ``oauth.rate_limit_scope``.
+    - ``data``: the data types and how a window of one is fetched (``shared.pull.model.Fetcher``).
+    - ``curated``: data type -> the mapping of one raw record to its measurements; ``positional``: data type ->
+      the names of the positions of a record the vendor sends as an array.
+    - ``settings``: further settings of this vendor only.
+    """
+
+    name: str
+    title: str
+    oauth: VendorSpec
+    urls: Mapping[str, str]
+    rate_limits: str
+    data: Fetcher
+    curated: Mapping[str, Mapper]
+    positional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    settings: tuple[VendorSetting, ...] = ()
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of this vendor's settings."""
+        return self.name.upper()
