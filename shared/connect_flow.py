@@ -41,6 +41,7 @@ from shared.tokens import TokenPair
 from shared.vault import TokenVault, TransientStoreError, VaultWriteFailed
 from shared.vendor_account import fetch_vendor_user_id, revoke
 from shared.vendors import FailureKind, VendorError, spec_for
+from shared.vendors.registry import vendor_for
 
 log = logging.getLogger(__name__)
 
@@ -420,8 +421,8 @@ class ConnectFlow:
         log.warning("connection ended: its vendor account moved vendor=%s connection=%s", vendor, log_id(vendor, owner))
 
     def _withdraw(self, vendor: str, pair: TokenPair) -> bool:
-        """Revoke a grant we do not keep. Not when a live connection holds the same vendor account: Fitbit and
-        WHOOP revoke every token of the account for the app, which would end that connection too."""
+        """Revoke a grant we do not keep. Not when a live connection holds the same vendor account: a vendor may
+        revoke every token of the account for the app, which would end that connection too."""
         try:
             holder = self._holder(vendor, pair.vendor_user_id)
         except AzureError:
@@ -556,7 +557,11 @@ def _iso(moment: float) -> str:
 
 
 def vendor_title(vendor: str) -> str:
-    return vendor.upper() if vendor == "whoop" else vendor.capitalize()
+    """How a page names the vendor to a person: its package's ``title``."""
+    try:
+        return vendor_for(vendor).title
+    except KeyError:
+        return vendor.capitalize()
 
 
 def _held_message(vendor: str) -> str:

@@ -19,8 +19,8 @@ from shared.vendors import FailureKind, VendorError, VendorSpec
 log = logging.getLogger(__name__)
 
 
-def _retry_after(headers: Any) -> float | None:
-    for name in ("Retry-After", "X-RateLimit-Reset", "Fitbit-Rate-Limit-Reset"):
+def _retry_after(headers: Any, spec: VendorSpec) -> float | None:
+    for name in ("Retry-After", *spec.rate_limit_reset_headers):
         value = headers.get(name)
         if value is None:
             continue
@@ -67,7 +67,7 @@ class TokenEndpoint:
         elapsed = time.monotonic() - started
         payload = _json_or_none(response)
         if response.status_code != 200:
-            error = self.spec.classify(response.status_code, payload, _retry_after(response.headers))
+            error = self.spec.classify(response.status_code, payload, _retry_after(response.headers, self.spec))
             log.warning(
                 "token request failed vendor=%s grant=%s status=%s outcome=%s code=%s duration_ms=%d",
                 self.spec.name,

@@ -1,7 +1,7 @@
 """Vendor-chosen strings as Azure Table keys.
 
 Table PartitionKey and RowKey values may not hold ``/``, ``\\``, ``#``, ``?`` or control characters
-(U+0000-U+001F, U+007F-U+009F), but vendors' ids may (a Fitbit ``ownerId`` or ``subscriptionId`` ending in ``/``):
+(U+0000-U+001F, U+007F-U+009F), but vendors' ids may (an owner or subscription id ending in ``/``, say):
 such ids are encoded where they become keys instead of being refused. ``table_key`` percent-encodes exactly those
 characters and ``%`` itself (and, as ``%uXXXX``, a lone surrogate, which JSON can carry but no request can),
 so it is injective and leaves every ordinary id (letters, digits, ``-._:@``...) unchanged: rows written before

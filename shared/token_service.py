@@ -4,8 +4,8 @@
 - grant rejected: re-read the secret; ``reauth_required`` only if the rejected token is still the stored one;
 - refresh succeeded but the vault write failed: retry the write while holding the lock, never drop the pair;
 - a refresh whose answer never reached the vault (process killed, response lost) leaves a marker in the
-  registry; the next refresh retries it (Fitbit answers an identical request with the same pair) and, if
-  the vendor rejects it (WHOOP has no grace), reports the lost connection by name.
+  registry; the next refresh retries it (a vendor with a grace for identical requests answers with the same
+  pair) and, if the vendor rejects it (no grace), reports the lost connection by name.
 """
 
 from __future__ import annotations

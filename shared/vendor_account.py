@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def fetch_vendor_user_id(
     spec: VendorSpec, settings: VendorSettings, access_token: str, session: requests.Session, timeout: float
 ) -> str | None:
-    """The vendor's id of the user, from the profile endpoint (WHOOP's token response has none)."""
+    """The vendor's id of the user, from the profile endpoint (for a vendor whose token response has none)."""
     if not spec.profile_path:
         return None
     try:

@@ -2,8 +2,8 @@
 
 A vendor mapping is a table of `Field`s (a dotted path into the record, the standard indicator name, the unit the
 vendor measures it in) plus a few functions for what does not fit a table (lists of zones, per-stage summaries).
-Values are taken as the vendor sent them: numbers stay numbers (numeric strings, as in Fitbit's time series, are
-parsed, never rescaled), units name what the vendor uses. A missing, null, boolean or non-finite value gives no
+Values are taken as the vendor sent them: numbers stay numbers (numeric strings, as some vendors' time series send,
+are parsed, never rescaled), units name what the vendor uses. A missing, null, boolean or non-finite value gives no
 measurement rather than a made-up one.
 """
 
@@ -24,7 +24,7 @@ class Measurement:
 
     ``indicator``: snake_case standard name ("sleep_deep", "hrv_rmssd", "resting_heart_rate"); ``unit``: the
     vendor's unit ("ms", "%", "bpm", "count", "m", "km", "kcal", "kJ", "min", "s", "kg", "breaths/min",
-    "celsius", ...), "" for text and for unitless scores (WHOOP strain); ``start``/``end``: the measured span as
+    "celsius", ...), "" for text and for unitless scores (a strain score); ``start``/``end``: the measured span as
     the record states it (an ISO-8601 instant or local time, or the local date "YYYY-MM-DD" of a daily value),
     None when the record has none."""
 

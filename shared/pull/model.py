@@ -17,8 +17,8 @@ from typing import Any, Protocol
 class DataType:
     """One kind of vendor data.
 
-    ``max_days``: the longest window one vendor request may cover (Fitbit sleep 100, HRV 30, ...), or 0 when
-    the vendor pages instead (WHOOP, the Fitbit activity list). ``chunk_days``: how many days one backfill
+    ``max_days``: the longest window one vendor request may cover (a vendor's ``data.py`` says, per type), or 0
+    when the vendor pages instead. ``chunk_days``: how many days one backfill
     chunk covers: small enough that a chunk finishes well inside a 10-minute function run at the vendor's
     rate limit. ``scope``: the OAuth scope it needs (a connection without it skips the type). ``snapshot``:
     the type has no history (a profile, a body measurement): each pull fetches it whole, windows are ignored.

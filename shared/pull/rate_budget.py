@@ -1,12 +1,12 @@
 """One rate-limit budget per vendor limit, shared by every worker of the app through Table storage.
 
-A vendor's limit is a number of requests per window (WHOOP: 100 a minute and 10,000 a day for the whole app;
-Fitbit: 150 an hour per user). Each budget is one table entity: the send times of the recent requests (minute
-buckets for the large limits), a pause set from the vendor's own headers (a 429, or "0 remaining"), and a
-marker that live pulls are waiting. A worker takes a slot with an ETag-conditional update before every
-request, so parallel workers and processes together never send more than the limit in any window of
-``seconds + margin`` seconds: a sliding window, which keeps every fixed window the vendor counts in under
-the limit too, whatever its alignment. Live pulls go before backfill: while a live pull waits for a slot, no
+A vendor's limit is a number of requests per window, for the whole app or per user (``Vendor.rate_limits`` and
+``VendorSpec.rate_limit_scope`` in each vendor's package). Each budget is one table entity: the send times of
+the recent requests (minute buckets for the large limits), a pause set from the vendor's own headers (a 429, or
+"0 remaining"), and a marker that live pulls are waiting. A worker takes a slot with an ETag-conditional update
+before every request, so parallel workers and processes together never send more than the limit in any window of
+``seconds + margin`` seconds: a sliding window, which keeps every fixed window the vendor counts in under the
+limit too, whatever its alignment. Live pulls go before backfill: while a live pull waits for a slot, no
 backfill takes one.
 
 Two things keep many workers cheap and honest:
@@ -108,7 +108,7 @@ class ServiceClock:
     interval, which the service's answers set. Each answer says the service's time lay in some range while the
     request was in flight: the ``Date`` header (whole seconds) until a write's ETag (the service's timestamp of
     that write) gives the offset to the round trip; answers narrow the interval, and one that does not meet it
-    (the local clock stepped) starts it again.
+    (the local clock stepped; every slot begins with a read, whose ``Date`` shows a step) starts it again.
 
     ``earliest()`` and ``latest()`` are the bounds of the service's time now. A budget reads its window at the
     earliest (it counts every send that may still be inside) and writes times at the latest (a send never looks
@@ -130,14 +130,15 @@ class ServiceClock:
     def learn(self, low: float, high: float, *, precise: bool) -> None:
         """The offset (service - local) lay in [low, high] during one request."""
         with self._guard:
-            if self.precise and not precise:
-                return  # a write's ETag said more than a Date header can
             known, upper = self.low, self.high
-            if known is None or upper is None or self.precise != precise or low > upper or high < known:
-                self.low, self.high = low, high  # the first answer (of its kind), or the local clock stepped
-            else:
-                self.low, self.high = max(known, low), min(upper, high)
-            self.precise = precise
+            if known is not None and upper is not None and low <= upper and high >= known:  # consistent
+                if self.precise and not precise:
+                    return  # a write's ETag said more than a Date header can
+                if self.precise == precise:
+                    self.low, self.high = max(known, low), min(upper, high)
+                    return
+            # the first answer, the first ETag, or one that contradicts what we knew: the local clock stepped
+            self.low, self.high, self.precise = low, high, precise
 
     def learn_date(self, response: PipelineResponse, sent: float, received: float) -> None:  # type: ignore[type-arg]
         """From the ``Date`` header (whole seconds) of an answer to a request in flight from sent to received."""

@@ -81,7 +81,9 @@ class ConnectionApi:
         self.sleep = sleep
         self.base = settings.vendor(vendor).url("API_BASE_URL").rstrip("/")
         self.limits = settings.vendor(vendor).rate_limits
-        scope = spec_for(vendor).rate_limit_scope
+        spec = spec_for(vendor)
+        self.remaining_headers, self.reset_headers = spec.rate_limit_remaining_headers, spec.rate_limit_reset_headers
+        scope = spec.rate_limit_scope
         self.budget_key = "app" if scope == "app" else connection_digest(vendor, user_id)
         self.requests_sent = 0
         self.waited_seconds = 0.0
@@ -154,8 +156,8 @@ class ConnectionApi:
 
     def _observe(self, response: requests.Response) -> None:
         headers = response.headers
-        remaining = _number(headers, "X-RateLimit-Remaining", "Fitbit-Rate-Limit-Remaining")
-        reset = _number(headers, "X-RateLimit-Reset", "Fitbit-Rate-Limit-Reset")
+        remaining = _number(headers, *self.remaining_headers)
+        reset = _number(headers, *self.reset_headers)
         retry_after = _number(headers, "Retry-After")
         if response.status_code == 429 or (remaining is not None and remaining <= 0):
             self.budget.observe(

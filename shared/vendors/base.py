@@ -2,7 +2,7 @@
 
 A vendor module is mostly declarative: how its token endpoint authenticates the client, which fields a
 refresh sends, how its token response reads, and how its error bodies map onto four classes of failure.
-Vendor error *messages* are never kept: Fitbit, for one, echoes the refresh token in them.
+Vendor error *messages* are never kept: a vendor's message may echo the refresh token it refuses.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class VendorError(Exception):
 
 
 ClientAuth = Literal["basic", "body"]
-# how a grant is revoked: RFC 7009 POST of the token (Fitbit), DELETE with the bearer token (WHOOP), or not
+# how a grant is revoked: RFC 7009 POST of the token, DELETE of a path with the bearer token, or not at all
 RevokeStyle = Literal["rfc7009", "bearer_delete", "none"]
 
 RFC6749_KINDS: Mapping[str, FailureKind] = {
@@ -86,7 +86,7 @@ class VendorSpec:
     scope_separator: str = " "  # in the authorize request
     supports_pkce: bool = False
     refresh_extra: Mapping[str, str] = field(default_factory=dict)
-    # a refresh names the scope (WHOOP, Codoon): the whole grant, never a part of it, since a server following
+    # a refresh names the scope: the whole grant, never a part of it, since a server following
     # RFC 6749 §6 gives the new access token exactly the scopes a refresh names
     refresh_sends_scope: bool = False
     send_client_id_in_body: bool = False
@@ -95,6 +95,10 @@ class VendorSpec:
     revoke_path: str = ""  # under API_BASE_URL, for bearer_delete
     profile_path: str = ""  # under API_BASE_URL: where the vendor user id is, when the token response lacks it
     rate_limit_scope: Literal["app", "user"] = "user"  # whom the data-API rate limit counts: the app, or each user
+    # the answer headers that say how many requests the window has left and in how many seconds it resets (the
+    # first present one counts): read after every data call, and the reset one also when a token request is refused
+    rate_limit_remaining_headers: tuple[str, ...] = ("X-RateLimit-Remaining",)
+    rate_limit_reset_headers: tuple[str, ...] = ("X-RateLimit-Reset",)
 
     # -- requests ---------------------------------------------------------------------------------
     def token_request(

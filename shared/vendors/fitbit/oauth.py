@@ -23,4 +23,6 @@ SPEC = FitbitSpec(
     supports_pkce=True,
     default_expires_in=28800,
     revoke_style="rfc7009",
+    rate_limit_remaining_headers=("X-RateLimit-Remaining", "Fitbit-Rate-Limit-Remaining"),
+    rate_limit_reset_headers=("X-RateLimit-Reset", "Fitbit-Rate-Limit-Reset"),
 )
