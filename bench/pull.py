@@ -4,7 +4,7 @@
 
 Everything runs on loopback, afresh for every run: Azurite (in-memory, empty) and the sandbox WHOOP in a
 process of its own (the vendor is remote: this process measures only the app). Backfills go through the
-command line's own chunk runner (``shared.pull.commands.run_chunks``): all four WHOOP data types, one user.
+command line's own chunk runner (``shared.cli_pull.run_chunks``): all four WHOOP data types, one user.
 
 Rate-limited runs (``--years``): the sandbox enforces WHOOP's 100 requests/60 s and 10,000/day; the app runs
 with its default WHOOP_RATE_LIMITS (and RATE_LIMIT_MARGIN_SECONDS). R is the data requests the sandbox saw
@@ -48,10 +48,10 @@ from typing import Any, Self
 
 from sandbox.azurite import Azurite
 from shared.app_context import AppContext
+from shared.cli_pull import ProgressBar, run_chunks
 from shared.connections import store_connection
 from shared.layout import RAW_CONTAINER
 from shared.pull.backfill import BackfillRequest
-from shared.pull.commands import ProgressBar, run_chunks
 from shared.settings import load_settings
 from shared.vendors import spec_for
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
@@ -31,7 +31,9 @@ from shared.notify.worker import NOTIFY_UNKNOWN_TABLE
 from shared.oauth_state import PARTITION as STATE_PARTITION
 
 if TYPE_CHECKING:
-    from shared.app_context import AppContext
+    from shared.connect_flow import ConnectFlow
+    from shared.oauth_state import OAuthStateStore
+    from shared.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,19 @@ STATE_GRACE = timedelta(hours=1)
 DEDUP_KEEP = timedelta(hours=24)  # WHOOP retries for about an hour; a day leaves a wide margin
 UNKNOWN_KEEP = timedelta(days=30)  # an unknown vendor user quiet this long is forgotten (it is counted again)
 BUDGET_SECONDS = 240.0  # well inside the function timeout
+
+
+class CleanupServices(Protocol):
+    """What the clean-up reads from the app's context."""
+
+    @property
+    def states(self) -> OAuthStateStore: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def connect(self) -> ConnectFlow: ...
 
 
 class CleanupFailed(RuntimeError):
@@ -91,7 +106,7 @@ def old_dedup_rows(table: TableClient, now: datetime, deadline: float = float("i
     return delete_rows(table, "Timestamp lt @cutoff", {"cutoff": now - DEDUP_KEEP}, deadline)
 
 
-def steps_for(ctx: AppContext) -> list[CleanupStep]:
+def steps_for(ctx: CleanupServices) -> list[CleanupStep]:
     """The clean-up steps, in order. Add a step here for any other table that grows without bound."""
     states = ctx.states.table
     dedup = ctx.storage.tables.get_table_client(NOTIFY_DEDUP_TABLE)
@@ -124,6 +139,6 @@ def run_steps(
     return report
 
 
-def run_cleanup(ctx: AppContext, now: datetime | None = None) -> CleanupReport:
+def run_cleanup(ctx: CleanupServices, now: datetime | None = None) -> CleanupReport:
     """The timer's entry point: every step of ``steps_for(ctx)``."""
     return run_steps(steps_for(ctx), now)

@@ -14,9 +14,10 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpRes
 
 from shared.app_context import AppContext
 from shared.cli_args import vendor_name
+from shared.cli_pull import add_commands as add_pull_commands
+from shared.cli_table import format_table
 from shared.connect_flow import FlowError, link_expiry_iso
 from shared.notify.poison import add_commands as add_poison_commands
-from shared.pull.commands import add_commands as add_pull_commands
 from shared.registry import Connection
 from shared.rotation import rotate_all
 from shared.settings import Settings, SettingsError, load_settings
@@ -55,13 +56,6 @@ def cmd_rotate(ctx: AppContext, args: argparse.Namespace) -> int:
 
 def status_rows(connections: Sequence[Connection]) -> list[dict[str, str]]:
     return [{column: str(getattr(c, column) or "") for column in STATUS_COLUMNS} for c in connections]
-
-
-def format_table(rows: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
-    widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in columns}
-    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def cmd_status(ctx: AppContext, args: argparse.Namespace) -> int:

@@ -12,17 +12,29 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.app_context import AppContext
+if TYPE_CHECKING:
+    from shared.registry import ConnectionRegistry
+    from shared.vault import TokenVault
 
 log = logging.getLogger(__name__)
 PROBE_NAME = "health-probe"
 CACHE_SECONDS = 10.0
 
 Result = tuple[bool, dict[str, Any]]
+
+
+class Probed(Protocol):
+    """What the check asks: the connection registry (storage) and the token vault (the app's context)."""
+
+    @property
+    def registry(self) -> ConnectionRegistry: ...
+
+    @property
+    def vault(self) -> TokenVault: ...
 
 
 class HealthCache:
@@ -35,9 +47,9 @@ class HealthCache:
         self.ttl = ttl
         self.clock = clock
         self._lock = threading.Lock()
-        self._entry: tuple[weakref.ref[AppContext], float, Result] | None = None
+        self._entry: tuple[weakref.ref[Probed], float, Result] | None = None
 
-    def get(self, ctx: AppContext, probe: Callable[[AppContext], Result]) -> Result:
+    def get(self, ctx: Probed, probe: Callable[[Probed], Result]) -> Result:
         with self._lock:
             if self._entry is None or self._entry[0]() is not ctx or self.clock() >= self._entry[1]:
                 result = probe(ctx)
@@ -49,12 +61,12 @@ class HealthCache:
 CACHE = HealthCache()
 
 
-def check(ctx: AppContext) -> Result:
+def check(ctx: Probed) -> Result:
     """(healthy, body) for ``GET /api/health``, from the cache when it is fresh."""
     return CACHE.get(ctx, probe)
 
 
-def probe(ctx: AppContext) -> Result:
+def probe(ctx: Probed) -> Result:
     """Ask storage and the vault now (one request each)."""
     results: dict[str, str] = {}
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.queue import QueueServiceClient
@@ -25,9 +25,6 @@ from azure.storage.queue import QueueServiceClient
 from shared.notify import NOTIFY_QUEUE
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
 from shared.storage import ROTATE_QUEUE, Storage
-
-if TYPE_CHECKING:
-    from shared.app_context import AppContext
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +112,14 @@ def queue_name(value: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown queue {value!r}; known queues: {', '.join(ALL_QUEUES)}")
 
 
-def cmd_replay_poison(ctx: AppContext, args: argparse.Namespace) -> int:
+class WithStorage(Protocol):
+    """What the command reads from the app's context: its storage clients."""
+
+    @property
+    def storage(self) -> Storage: ...
+
+
+def cmd_replay_poison(ctx: WithStorage, args: argparse.Namespace) -> int:
     names = (args.queue,) if args.queue else ALL_QUEUES
     failed = False
     for name in names:

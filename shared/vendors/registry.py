@@ -7,21 +7,24 @@ import importlib
 import pkgutil
 from collections.abc import Mapping
 from functools import cache
+from pathlib import Path
 from types import MappingProxyType
 
 from shared.vendors.contract import Vendor
+
+# the vendor packages sit beside this module (found by path, so the registry never imports its own package)
+_PACKAGE_DIR = Path(__file__).parent
+_PACKAGE = __name__.rpartition(".")[0]
 
 
 @cache
 def vendors() -> Mapping[str, Vendor]:
     """Every registered vendor by name, in name order."""
-    import shared.vendors as package
-
     found: dict[str, Vendor] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+    for info in sorted(pkgutil.iter_modules([str(_PACKAGE_DIR)]), key=lambda m: m.name):
         if not info.ispkg:
             continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        module = importlib.import_module(f"{_PACKAGE}.{info.name}")
         vendor = getattr(module, "VENDOR", None)
         if not isinstance(vendor, Vendor):
             raise TypeError(f"shared/vendors/{info.name}/ does not define VENDOR = Vendor(...)")

@@ -1,4 +1,5 @@
-"""``python -m shared pull`` and ``python -m shared backfill``: the pull's services run in-process."""
+"""``python -m shared pull`` and ``python -m shared backfill``: the pull's services run in-process (the command
+line's layer: it reads the services from the ``AppContext``; the pull engine knows nothing of it)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,17 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from azure.core.exceptions import AzureError
 
+from shared.app_context import AppContext
 from shared.cli_args import vendor_name
+from shared.cli_table import format_table
 from shared.pull.backfill import BackfillError, BackfillRequest
 from shared.pull.jobs import PullJob
 from shared.pull.puller import PullOutcome, PullStatus
 from shared.pull.vendor_api import DataCallFailed
-
-if TYPE_CHECKING:
-    from shared.app_context import AppContext
 
 PULL_COLUMNS = (
     "vendor",
@@ -63,8 +63,6 @@ def outcome_row(outcome: PullOutcome) -> dict[str, str]:
 
 
 def cmd_pull(ctx: AppContext, args: argparse.Namespace) -> int:
-    from shared.cli import format_table
-
     outcomes = [_run_whole(ctx, job) for job in ctx.pull.live_jobs(args.vendor, args.user)]
     if not outcomes:
         print("nothing to pull: no usable connection matches")
