@@ -3,6 +3,7 @@ the vendor's answers, live pulls before backfill, and never a wait past the call
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime
@@ -152,6 +153,16 @@ def test_a_worker_whose_clock_is_10_s_off_cannot_push_a_window_over_its_limit(ap
     assert len(granted) == 10
     # as the service saw them: with the worker's own clock, the late one's sends looked 10 s old to the other
     assert busiest(granted, 1.0) <= 3
+
+
+def test_a_worker_clock_that_steps_back_between_two_slots_still_writes_the_services_time(ctx: AppContext) -> None:
+    shift = [0.0]
+    budget = RateBudget(ctx.storage.tables, margin_seconds=0.25, clock=lambda: time.time() + shift[0])
+    budget.acquire("whoop", "step", MINUTE)  # the write's ETag pins the offset to the round trip
+    shift[0] = -10.0  # the worker's clock steps 10 s back (NTP, a VM resumed)
+    budget.acquire("whoop", "step", MINUTE)
+    sent = json.loads(ctx.storage.tables.get_table_client("ratebudget").get_entity("whoop", "step")["sent"])
+    assert len(sent) == 2 and all(abs(at - time.time()) < 2.0 for at in sent)  # not 10 s in the past
 
 
 def test_workers_that_lose_the_update_back_off_with_jitter(ctx: AppContext) -> None:
