@@ -1,14 +1,14 @@
-"""Azure Functions triggers. Each parses its input, calls one service in ``shared``, maps the result."""
+"""Azure Functions triggers. Each parses its input, calls one service in ``shared``, maps the result.
+
+Importing this module (the worker indexes it at every cold start) loads what start needs and no more: the
+queue names, settings validation and telemetry. Each function imports its service when it first runs, and the
+services import their SDKs when first built (``python -m bench.coldstart`` measures it)."""
 
 import logging
 
 import azure.functions as func
 
-from shared import http_handlers, rotation
-from shared.app_context import get_context
-from shared.cleanup import run_cleanup
 from shared.notify import NOTIFY_QUEUE
-from shared.notify.reconcile import reconcile
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
 from shared.queue_work import poison_counted
 from shared.settings import load_settings
@@ -25,6 +25,9 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 @app.timer_trigger(schedule="%ROTATE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def rotate_tokens(timer: func.TimerRequest) -> None:
     """Every six hours: one queue message per connection whose pair is due for rotation."""
+    from shared import rotation
+    from shared.app_context import get_context
+
     if timer.past_due:
         logging.warning("rotate_tokens is running late (past due)")
     ctx = get_context()
@@ -34,6 +37,9 @@ def rotate_tokens(timer: func.TimerRequest) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=ROTATE_QUEUE, connection="AzureWebJobsStorage")
 def rotate_connection(msg: func.QueueMessage) -> None:
     """Rotate one connection under its lock. A malformed message fails and ends in the poison queue."""
+    from shared import rotation
+    from shared.app_context import get_context
+
     with poison_counted(msg, ROTATE_QUEUE):
         vendor, user_id, force = rotation.parse_rotation_message(msg.get_body())
         rotation.rotate_one(get_context().tokens, vendor, user_id, force=force)
@@ -42,6 +48,8 @@ def rotate_connection(msg: func.QueueMessage) -> None:
 @app.timer_trigger(schedule="%PULL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def pull_data(timer: func.TimerRequest) -> None:
     """Hourly: one queue message per usable connection and data type, from its watermark to today."""
+    from shared.app_context import get_context
+
     if timer.past_due:
         logging.warning("pull_data is running late (past due)")
     get_context().pull.enqueue_live()
@@ -50,6 +58,8 @@ def pull_data(timer: func.TimerRequest) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=LIVE_QUEUE, connection="AzureWebJobsStorage")
 def pull_worker(msg: func.QueueMessage) -> None:
     """Pull one data type of one connection and move its watermark. Transient failures retry, then poison."""
+    from shared.app_context import get_context
+
     with poison_counted(msg, LIVE_QUEUE):
         get_context().pull.work_live(msg.get_body())
 
@@ -57,6 +67,8 @@ def pull_worker(msg: func.QueueMessage) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=BACKFILL_QUEUE, connection="AzureWebJobsStorage")
 def backfill_worker(msg: func.QueueMessage) -> None:
     """Pull one backfill chunk (after live pulls, which go first for the rate budget)."""
+    from shared.app_context import get_context
+
     with poison_counted(msg, BACKFILL_QUEUE):
         get_context().pull.work_backfill(msg.get_body())
 
@@ -64,24 +76,32 @@ def backfill_worker(msg: func.QueueMessage) -> None:
 @app.route(route="backfill", methods=["POST"])
 def backfill(req: func.HttpRequest) -> func.HttpResponse:
     """Function key. {"vendor", "user_id", "start", "end", "data_types"?} -> 202 {"job_id", "status_url"}."""
+    from shared import http_handlers
+
     return http_handlers.backfill_start(req)
 
 
 @app.route(route="backfill/{job_id}", methods=["GET"])
 def backfill_status(req: func.HttpRequest) -> func.HttpResponse:
     """Function key. A backfill's progress: chunks done/total, records landed, errors, time left."""
+    from shared import http_handlers
+
     return http_handlers.backfill_status(req)
 
 
 @app.route(route="connect/{vendor}", methods=["POST"])
 def connect(req: func.HttpRequest) -> func.HttpResponse:
     """Function key. {"user_id": ...} -> the vendor consent link and when it expires."""
+    from shared import http_handlers
+
     return http_handlers.connect(req)
 
 
 @app.route(route="connect/{vendor}/start", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def connect_start(req: func.HttpRequest) -> func.HttpResponse:
     """Anonymous: the connect link. Binds the OAuth state to this browser (a cookie), then redirects to the vendor."""
+    from shared import http_handlers
+
     return http_handlers.connect_start(req)
 
 
@@ -89,30 +109,40 @@ def connect_start(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="connections/confirm", methods=["POST"])
 def connect_confirm(req: func.HttpRequest) -> func.HttpResponse:
     """Function key. {"code", "user_id"}: the product confirms a pending connection for the user it sees."""
+    from shared import http_handlers
+
     return http_handlers.connect_confirm(req)
 
 
 @app.route(route="callback/{vendor}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
     """The vendor redirects the user here after consent; the code is exchanged and the pair stored."""
+    from shared import http_handlers
+
     return http_handlers.callback(req)
 
 
 @app.route(route="connections/{vendor}/{user_id}", methods=["GET", "DELETE"])
 def connection(req: func.HttpRequest) -> func.HttpResponse:
     """Function key. GET: a connection's health (never a token). DELETE: disconnect (?purge=true)."""
+    from shared import http_handlers
+
     return http_handlers.connection(req)
 
 
 @app.route(route="notify/{vendor}", methods=["GET", "POST", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
 def notify(req: func.HttpRequest) -> func.HttpResponse:
     """Anonymous: vendor notifications (webhooks). The vendor's own signature is checked on the raw body."""
+    from shared import http_handlers
+
     return http_handlers.notify(req)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=NOTIFY_QUEUE, connection="AzureWebJobsStorage")
 def notify_worker(msg: func.QueueMessage) -> None:
     """Fetch and land what one notification names. Transient failures retry, then poison."""
+    from shared.app_context import get_context
+
     with poison_counted(msg, NOTIFY_QUEUE):
         get_context().notify_worker.handle(msg.get_body())
 
@@ -120,6 +150,9 @@ def notify_worker(msg: func.QueueMessage) -> None:
 @app.timer_trigger(schedule="%RECONCILE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def reconcile_notifications(timer: func.TimerRequest) -> None:
     """Connections whose notifications have gone quiet for longer than usual get a live pull."""
+    from shared.app_context import get_context
+    from shared.notify.reconcile import reconcile
+
     ctx = get_context()
     reconcile(ctx.settings, ctx.registry, ctx.pull_state, ctx.notify_activity, ctx.storage.queue(LIVE_QUEUE))
 
@@ -127,10 +160,15 @@ def reconcile_notifications(timer: func.TimerRequest) -> None:
 @app.timer_trigger(schedule="%CLEANUP_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def cleanup(timer: func.TimerRequest) -> None:
     """Hourly: deletes expired OAuth state rows and old notification dedup rows (a failed step fails the run)."""
+    from shared.app_context import get_context
+    from shared.cleanup import run_cleanup
+
     run_cleanup(get_context())
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Anonymous: whether storage and the vault answer (nothing secret)."""
+    from shared import http_handlers
+
     return http_handlers.health(req)

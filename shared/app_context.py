@@ -1,4 +1,8 @@
-"""Builds the services from settings, once per process (the Functions worker, the command line)."""
+"""Builds the services from settings, once per process (the Functions worker, the command line).
+
+Each service's module (and the SDK it uses) is imported when the service is first built, not with this module:
+a function that needs the notification intake does not load the pull, and importing this costs next to nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +10,32 @@ import contextlib
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import requests
-from azure.core.exceptions import ResourceExistsError
-from azure.data.tables import TableClient
-from azure.storage.queue import QueueClient
-
-from shared.connect_flow import ConnectFlow
-from shared.locks import ConnectionLocks
-from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
-from shared.notify.bounds import NOTIFY_WORK_TABLE
-from shared.notify.intake import NotificationIntake
-from shared.notify.worker import NOTIFY_ACTIVITY_TABLE, NOTIFY_UNKNOWN_TABLE, NotificationWorker
-from shared.oauth_state import OAuthStateStore
-from shared.pending import PendingStore
-from shared.pull.backfill import BackfillJobs
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
-from shared.pull.pull_state import PullStateStore
-from shared.pull.puller import Puller
-from shared.pull.rate_budget import RateBudget
-from shared.pull.service import PullService
-from shared.pull.sink import RecordSink
-from shared.registry import ConnectionRegistry
 from shared.settings import Settings, load_settings
 from shared.storage import ROTATE_QUEUE, Storage
-from shared.token_service import TokenService
-from shared.vault import TokenVault, secret_store_from
+
+if TYPE_CHECKING:
+    import requests
+    from azure.data.tables import TableClient
+    from azure.storage.queue import QueueClient
+
+    from shared.connect_flow import ConnectFlow
+    from shared.locks import ConnectionLocks
+    from shared.notify.intake import NotificationIntake
+    from shared.notify.worker import NotificationWorker
+    from shared.oauth_state import OAuthStateStore
+    from shared.pending import PendingStore
+    from shared.pull.backfill import BackfillJobs
+    from shared.pull.pull_state import PullStateStore
+    from shared.pull.puller import Puller
+    from shared.pull.rate_budget import RateBudget
+    from shared.pull.service import PullService
+    from shared.pull.sink import RecordSink
+    from shared.registry import ConnectionRegistry
+    from shared.token_service import TokenService
+    from shared.vault import TokenVault
 
 
 @dataclass
@@ -44,10 +48,14 @@ class AppContext:
 
     @cached_property
     def registry(self) -> ConnectionRegistry:
+        from shared.registry import ConnectionRegistry
+
         return ConnectionRegistry(self.storage.tables)
 
     @cached_property
     def locks(self) -> ConnectionLocks:
+        from shared.locks import ConnectionLocks
+
         return ConnectionLocks(
             self.storage.blobs,
             lease_seconds=self.settings.lock_lease_seconds,
@@ -56,10 +64,14 @@ class AppContext:
 
     @cached_property
     def vault(self) -> TokenVault:
+        from shared.vault import TokenVault, secret_store_from
+
         return TokenVault(secret_store_from(self.settings), self.settings.vault_write_retry_seconds)
 
     @cached_property
     def http(self) -> requests.Session:
+        import requests
+
         session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=64, max_retries=0)
         session.mount("https://", adapter)
@@ -68,18 +80,26 @@ class AppContext:
 
     @cached_property
     def tokens(self) -> TokenService:
+        from shared.token_service import TokenService
+
         return TokenService(self.settings, self.vault, self.registry, self.locks, self.http)
 
     @cached_property
     def states(self) -> OAuthStateStore:
+        from shared.oauth_state import OAuthStateStore
+
         return OAuthStateStore(self.storage.tables)
 
     @cached_property
     def pending(self) -> PendingStore:
+        from shared.pending import PendingStore
+
         return PendingStore(self.storage.tables, self.vault)
 
     @cached_property
     def connect(self) -> ConnectFlow:
+        from shared.connect_flow import ConnectFlow
+
         return ConnectFlow(
             self.settings,
             self.states,
@@ -94,32 +114,47 @@ class AppContext:
 
     @cached_property
     def budget(self) -> RateBudget:
+        from shared.pull.rate_budget import RateBudget
+
         return RateBudget(self.storage.tables, self.settings.rate_limit_margin_seconds)
 
     @cached_property
     def pull_state(self) -> PullStateStore:
+        from shared.pull.pull_state import PullStateStore
+
         return PullStateStore(self.storage.tables)
 
     @cached_property
     def sink(self) -> RecordSink:
+        from shared.pull.sink import RecordSink
+
         return RecordSink(self.storage.blobs)
 
     @cached_property
     def backfills(self) -> BackfillJobs:
+        from shared.pull.backfill import BackfillJobs
+
         return BackfillJobs(self.storage.tables)
 
     @cached_property
     def puller(self) -> Puller:
+        from shared.pull.puller import Puller
+
         return Puller(self.settings, self.registry, self.tokens, self.budget, self.pull_state, self.sink, self.http)
 
     @cached_property
     def pull(self) -> PullService:
+        from shared.pull.service import PullService
+
         return PullService(
             self.settings, self.registry, self.pull_state, self.puller, self.backfills, self.storage.queue
         )
 
     @cached_property
     def notify(self) -> NotificationIntake:
+        from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
+        from shared.notify.intake import NotificationIntake
+
         return NotificationIntake(
             self.settings,
             self.storage.queue(NOTIFY_QUEUE),
@@ -129,6 +164,9 @@ class AppContext:
 
     @cached_property
     def notify_worker(self) -> NotificationWorker:
+        from shared.notify.bounds import NOTIFY_WORK_TABLE
+        from shared.notify.worker import NOTIFY_UNKNOWN_TABLE, NotificationWorker
+
         return NotificationWorker(
             self.settings,
             self.registry,
@@ -145,6 +183,8 @@ class AppContext:
 
     @property
     def notify_activity(self) -> TableClient:
+        from shared.notify.worker import NOTIFY_ACTIVITY_TABLE
+
         return self.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
 
     def rotate_queue(self) -> QueueClient:
@@ -152,6 +192,8 @@ class AppContext:
 
     def ensure_resources(self) -> None:
         """Create the tables, containers and queues the app uses (idempotent; Azure's infra makes them too)."""
+        from azure.core.exceptions import ResourceExistsError
+
         self.registry.ensure()
         self.locks.ensure()
         self.states.ensure()

@@ -1,21 +1,22 @@
 """Clients for the app's storage account (blob, queue, table): a connection string locally (Azurite),
-managed identity in Azure. Queue messages are base64, as the Functions queue trigger expects."""
+managed identity in Azure. Queue messages are base64, as the Functions queue trigger expects.
+
+Each SDK is imported when its first client is built, not with this module: the function app imports the queue
+names here at start, and a cold start should not pay for SDKs before a function needs them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-from azure.core.credentials import TokenCredential
-from azure.data.tables import TableServiceClient
-from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-from azure.storage.blob import BlobServiceClient
-from azure.storage.blob import LinearRetry as BlobLinearRetry
-from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient, QueueServiceClient, TextBase64EncodePolicy
-from azure.storage.queue import LinearRetry as QueueLinearRetry
+from typing import TYPE_CHECKING, Any
 
 from shared.settings import StorageSettings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.data.tables import TableServiceClient
+    from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
 
 ROTATE_QUEUE = "rotate-jobs"
 LOCKS_CONTAINER = "locks"
@@ -37,6 +38,8 @@ class QuickFailure:
         return {"connection_timeout": self.connect_timeout_seconds, "read_timeout": self.read_timeout_seconds}
 
     def blob(self) -> dict[str, Any]:
+        from azure.storage.blob import LinearRetry as BlobLinearRetry
+
         retry = BlobLinearRetry(
             backoff=self.backoff_seconds,  # type: ignore[arg-type]  # annotated int, used as seconds
             retry_total=self.retries,
@@ -47,6 +50,8 @@ class QuickFailure:
         return {"retry_policy": retry, **self._timeouts()}
 
     def queue(self) -> dict[str, Any]:
+        from azure.storage.queue import LinearRetry as QueueLinearRetry
+
         retry = QueueLinearRetry(
             backoff=self.backoff_seconds,  # type: ignore[arg-type]
             retry_total=self.retries,
@@ -75,12 +80,16 @@ class Storage:
 
     @cached_property
     def _credential(self) -> TokenCredential:
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
         if self.settings.client_id:
             return ManagedIdentityCredential(client_id=self.settings.client_id)
         return DefaultAzureCredential()
 
     @cached_property
     def blobs(self) -> BlobServiceClient:
+        from azure.storage.blob import BlobServiceClient
+
         options = self.quick.blob() if self.quick else {}
         if self.settings.connection_string:
             return BlobServiceClient.from_connection_string(self.settings.connection_string, **options)
@@ -89,6 +98,8 @@ class Storage:
 
     @cached_property
     def queues(self) -> QueueServiceClient:
+        from azure.storage.queue import QueueServiceClient
+
         options = self.quick.queue() if self.quick else {}
         if self.settings.connection_string:
             return QueueServiceClient.from_connection_string(self.settings.connection_string, **options)
@@ -97,6 +108,8 @@ class Storage:
 
     @cached_property
     def tables(self) -> TableServiceClient:
+        from azure.data.tables import TableServiceClient
+
         options = self.quick.table() if self.quick else {}
         if self.settings.connection_string:
             return TableServiceClient.from_connection_string(self.settings.connection_string, **options)
@@ -104,6 +117,8 @@ class Storage:
         return TableServiceClient(self.settings.table_url, credential=self._credential, **options)
 
     def queue(self, name: str) -> QueueClient:
+        from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
+
         return self.queues.get_queue_client(
             name, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy()
         )

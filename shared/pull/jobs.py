@@ -9,8 +9,7 @@ from datetime import date
 from typing import Any
 
 from shared.naming import InvalidUserId, validate_user_id
-from shared.pull.model import Window
-from shared.pull.rate_budget import Priority
+from shared.pull.model import Priority, Window
 
 LIVE_QUEUE = "pull-jobs"
 BACKFILL_QUEUE = "backfill-jobs"

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
+
+
+class Priority(StrEnum):
+    """Whose turn a request is: live pulls (the hourly pull, notifications) go before backfill chunks."""
+
+    LIVE = "live"
+    BACKFILL = "backfill"
 
 
 @dataclass(frozen=True)

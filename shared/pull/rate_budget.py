@@ -34,7 +34,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote
 
@@ -43,6 +42,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.core.pipeline import PipelineResponse
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
+from shared.pull.model import Priority as Priority  # a budget's callers name it here too
 from shared.settings import RateLimit
 
 log = logging.getLogger(__name__)
@@ -59,11 +59,6 @@ BACKOFF_MAX = 1.0
 WAKE_SPREAD = 0.05
 """Workers waiting for a window wake up to this much (doubled per update lost meanwhile) after the slot frees."""
 ETAG_TIME = re.compile(r"datetime'([^']+)'")
-
-
-class Priority(StrEnum):
-    LIVE = "live"
-    BACKFILL = "backfill"
 
 
 class OutOfTime(Exception):
