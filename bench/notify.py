@@ -5,7 +5,8 @@ Azurite queue, beside the queue write alone (the bound).
 
 The server (stdlib ThreadingHTTPServer wrapping ``NotificationIntake.handle``, one thread per connection)
 runs in this process; the vendor side (``--concurrency`` threads with keep-alive sessions, correctly signed
-notifications from ``sandbox.notify``) runs in a separate process, as the vendors are remote. The bound is
+notifications from the twins' ``sandbox.vendors.<name>.notify``) runs in a separate process, as the vendors are
+remote. The bound is
 ``queue.send_message`` alone, from this process, at the same concurrency and with the same client. Prints
 p50/p99 of each and the ratio of the p99s (target <= 3). A WHOOP notification costs a dedup read (Table), a
 queue write and then the dedup row's write; a Fitbit notification costs the queue write only.
@@ -37,7 +38,8 @@ from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from sandbox.azurite import Azurite
-from sandbox.notify import fitbit_item, signed_fitbit, signed_whoop, whoop_event
+from sandbox.vendors.fitbit.notify import fitbit_item, signed_fitbit
+from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
 from shared.notify.intake import NotificationIntake
 

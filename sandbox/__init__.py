@@ -1,19 +1,20 @@
-"""Loopback imitation of the wearable vendors (Fitbit, WHOOP v2, Codoon) for tests, benchmarks and the demo.
+"""Loopback imitation of the wearable vendors (one twin each) for tests, benchmarks and the demo.
 
     from sandbox import Sandbox
     with Sandbox() as sb:
-        env = sb.settings_env()        # WHOOP_TOKEN_URL=http://127.0.0.1:PORT/whoop/oauth/oauth2/token, ...
-        tokens = sb.grant("whoop", "alice")
+        env = sb.settings_env()        # {NAME}_TOKEN_URL=http://127.0.0.1:PORT/<name>/..., ... per twin
+        tokens = sb.grant(sb.twin_names()[0], "alice")
 
-Modules: `vendors` (per-vendor quirks), `oauth` (grant/token state), `endpoints` (OAuth route tables),
-`faults` (injectable faults), `server` (HTTP plumbing), `core` (the `Sandbox` facade); data endpoints:
-`data` (deterministic per-day generation, revisions), `data_whoop`/`data_fitbit`/`data_codoon` (generators),
-`api_whoop`/`api_fitbit`/`api_codoon` (routes), `data_guard` (token, rate-limit and scope checks),
-`ratelimit`, `data_endpoints` (wiring). Beside them: `keyvault` and `identity` (Key Vault and managed
-identity on loopback), `tls`, `azurite` (the emulator runner), `function_host` (calling the app's functions).
+The generic core names no vendor: `core` (the `Sandbox` facade), `server` (HTTP plumbing), `context` (state
+the endpoints share), `oauth` (grant/token state), `endpoints` (authorize and token), `faults` (injectable
+faults), `data` (deterministic per-day generation, revisions), `data_guard` (token, rate-limit and scope
+checks), `ratelimit`, `data_endpoints` (wiring), `notify` (`NotificationRequest`, delivery). Each vendor is a
+twin package `sandbox/vendors/<name>/` (`oauth`, `data`, `api`, `notify`) found by `sandbox.vendors.twins()`.
+Beside them: `keyvault` and `identity` (Key Vault and managed identity on loopback), `tls`, `azurite` (the
+emulator runner), `function_host` (calling the app's functions).
 """
 
 from sandbox.core import RecordedRequest, Sandbox
-from sandbox.vendors import VENDORS
+from sandbox.notify import NotificationRequest
 
-__all__ = ["VENDORS", "RecordedRequest", "Sandbox"]
+__all__ = ["NotificationRequest", "RecordedRequest", "Sandbox"]

@@ -1,5 +1,6 @@
-"""The `Sandbox`: one loopback HTTP server imitating Fitbit, WHOOP v2 and Codoon: their OAuth 2.0 side and
-their data endpoints (deterministic synthetic data over years, see `sandbox.data_endpoints`).
+"""The `Sandbox`: one loopback HTTP server imitating every vendor that has a twin (`sandbox/vendors/<name>/`):
+its OAuth 2.0 side and its data endpoints (deterministic synthetic data over years, see
+`sandbox.data_endpoints`).
 
 Tests, benchmarks and the demo start it in-process (`with Sandbox() as sb:`), point the app at it with
 `sb.settings_env()`, and steer or observe it through the methods below: seed grants, inject faults,
@@ -20,20 +21,15 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Self
 
+from sandbox.context import AuthorizeMode, EndpointContext
 from sandbox.data import RecordId
 from sandbox.data_endpoints import DataService, ExpectedRecord
-from sandbox.endpoints import (
-    ROUTE_TABLES,
-    AuthorizeMode,
-    EndpointContext,
-    error_reply,
-    rate_limited_reply,
-)
+from sandbox.endpoints import error_reply, rate_limited_reply
 from sandbox.faults import Chaos, Fault, FaultBook, fault_kind
 from sandbox.oauth import GrantStatus, OAuthStore
 from sandbox.ratelimit import LimitSetting
 from sandbox.server import LoopbackServer, Reply, Request, Route, RouteMatch, Router
-from sandbox.vendors import VENDORS, OAuthError, Vendor, parse_scope, vendor_named
+from sandbox.vendors import OAuthError, Vendor, parse_scope, twins, vendor_named
 
 HOST = "127.0.0.1"
 
@@ -91,16 +87,15 @@ class _RequestLog:
 
 
 class Sandbox:
-    """The vendors' OAuth servers, imitated on http://127.0.0.1:<port>/{fitbit,whoop,codoon}/...
+    """The vendors' OAuth and data servers, imitated on http://127.0.0.1:<port>/<name>/... (one per twin).
 
-    `clock` (monotonic seconds) drives code expiry, access-token expiry and Fitbit's replay window; tests
+    `clock` (monotonic seconds) drives code expiry, access-token expiry and replay windows; tests
     may pass a fake one. It also moves the data clock (`data_now`, which starts at the real time), and with
     it the vendors' "today" and the rate-limit windows. `port` 0 picks an ephemeral port.
 
-    `rate_limits[vendor]` (None: off, the default) takes WHOOP (per_minute, per_day) for the whole client
-    and Fitbit (per_hour,) per user; `rate_windows[vendor]` their window lengths in seconds (tests may shorten
-    them); `data_quirks["whoop"]["empty_page_every"] = N` makes every Nth WHOOP
-    collection page empty but with a next_token.
+    `rate_limits[vendor]` (None: off, the default) takes one limit per window of the twin's `RateRule` (for
+    the whole client or per user, as the rule says); `rate_windows[vendor]` their window lengths in seconds
+    (tests may shorten them); `data_quirks[vendor]` the twin's test switches (see its `api` module).
     """
 
     def __init__(self, latency: float = 0.0, *, port: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -109,22 +104,23 @@ class Sandbox:
         self._port = port
         self._default_latency = latency
         self._latency: dict[str | None, float] = {None: latency}
+        vendors = {name: twin.vendor for name, twin in twins().items()}
+        self._vendors = vendors
         self.clients: dict[str, tuple[str, str]] = {
             name: (vendor.default_client_id, f"{name}-secret-{secrets.token_urlsafe(32)}")
-            for name, vendor in VENDORS.items()
+            for name, vendor in vendors.items()
         }
         self._client_secrets = {secret for _, secret in self.clients.values()}
-        self.access_token_ttl: dict[str, int] = {name: vendor.access_ttl for name, vendor in VENDORS.items()}
-        self.authorize_mode: dict[str, AuthorizeMode] = dict.fromkeys(VENDORS, "consent")
-        self._store = OAuthStore(self.access_token_ttl, self._lock, clock)
+        self.access_token_ttl: dict[str, int] = {name: vendor.access_ttl for name, vendor in vendors.items()}
+        self.authorize_mode: dict[str, AuthorizeMode] = dict.fromkeys(vendors, "consent")
+        self._store = OAuthStore(vendors, self.access_token_ttl, self._lock, clock)
         self._faults = FaultBook(self._lock)
         self._log = _RequestLog(self._lock)
         self.context = EndpointContext(self._store, self.clients, self.authorize_mode)
         self._router = Router()
-        for name, builders in ROUTE_TABLES.items():
-            for build in builders:
-                for route in build(self.context):
-                    self._router.add(name, route)
+        for name, twin in twins().items():
+            for route in twin.oauth_routes(self.context):
+                self._router.add(name, route)
         self._data = DataService(self._lock, clock, self.context, self._store)
         self.rate_limits: dict[str, LimitSetting] = self._data.rate_limits
         self.rate_windows: dict[str, tuple[int, ...]] = self._data.limiter.windows
@@ -174,10 +170,15 @@ class Sandbox:
             raise RuntimeError("sandbox not started")
         return f"http://{HOST}:{self._server.server_port}"
 
+    @staticmethod
+    def twin_names() -> tuple[str, ...]:
+        """The vendors this sandbox imitates (one twin package each), in name order."""
+        return tuple(twins())
+
     def settings_env(self) -> dict[str, str]:
-        """App settings (WHOOP_*, FITBIT_*, CODOON_*) that point our function app at this sandbox."""
+        """App settings ({NAME}_CLIENT_ID, _TOKEN_URL, ... per twin) that point our function app here."""
         env: dict[str, str] = {}
-        for name, vendor in VENDORS.items():
+        for name, vendor in self._vendors.items():
             client_id, secret = self.clients[name]
             env.update(vendor.settings(self.base_url, client_id, secret))
         return env
@@ -193,8 +194,8 @@ class Sandbox:
             self._log.clear()
             self._latency.clear()
             self._latency[None] = self._default_latency
-            self.access_token_ttl.update({name: vendor.access_ttl for name, vendor in VENDORS.items()})
-            self.authorize_mode.update(dict.fromkeys(VENDORS, "consent"))
+            self.access_token_ttl.update({name: vendor.access_ttl for name, vendor in self._vendors.items()})
+            self.authorize_mode.update(dict.fromkeys(self._vendors, "consent"))
             self._data.reset()
 
     def add_route(self, vendor: str, route: Route) -> None:
@@ -212,11 +213,9 @@ class Sandbox:
     def inject(self, vendor: str, kind: str, times: int = 1, endpoint: str = "token", **opts: float) -> None:
         """Queue `times` faults of `kind` for the next requests to the vendor's `endpoint`.
 
-        Kinds and their options are described in sandbox.faults; endpoints are the route names
-        ("token", "authorize", "revoke", WHOOP "profile", and the data routes: WHOOP "cycle", "recovery",
-        "sleep", "workout", "cycle_by_id", "cycle_recovery", "cycle_sleep", "sleep_by_id", "workout_by_id",
-        "body"; Fitbit "sleep", "activities_list", "activity_timeseries", "heart", "hrv", "spo2", "br";
-        Codoon its method names, e.g. "get_tracker_summary").
+        Kinds and their options are described in sandbox.faults; endpoints are the route names: "token",
+        "authorize", and whatever else the twin serves (a ValueError lists them), e.g. "revoke", "profile"
+        and the data routes of its `api` module.
         """
         name = vendor_named(vendor).name
         with self._lock:
@@ -294,13 +293,13 @@ class Sandbox:
         self._data.state.set_member_since(vendor_named(vendor).name, user, day)
 
     def timezone_offset(self, vendor: str, user: str) -> str:
-        """The user's fixed UTC offset at the vendor, like "-05:00" (all Codoon users: "+08:00")."""
+        """The user's fixed UTC offset at the vendor, like "-05:00" (some twins give every user one zone)."""
         return self._data.timezone_offset(vendor, user)
 
     def revise(self, vendor: str, data_type: str, user: str, day: date) -> int:
         """The vendor changed the user's `data_type` record(s) of local `day`: their values come back changed
-        (WHOOP PENDING_SCORE -> SCORED, a Fitbit sleep gets longer, ...) with a new `updated_at` /
-        `lastModified` / `update_time` where the vendor has one. Returns how often that day was revised."""
+        (a pending score becomes final, a sleep gets longer, ...) with a new modification time where the
+        vendor has one. Returns how often that day was revised."""
         return self._data.revise(vendor, data_type, user, day)
 
     def delete_record(
@@ -313,12 +312,12 @@ class Sandbox:
         self, vendor: str, data_type: str, user: str, start: date | datetime, end: date | datetime
     ) -> list[ExpectedRecord]:
         """(record id, local day) of every record that exists now: local days in [start, end] for dates, or
-        spans meeting [start, end) for datetimes (WHOOP's filter). Ids as the vendor sends them."""
+        spans meeting [start, end) for datetimes (a filter by instants). Ids as the vendor sends them."""
         return self._data.expected_records(vendor, data_type, user, start, end)
 
     def max_window_usage(self, vendor: str, window: int | None = None, user: str | None = None) -> int:
-        """Most data requests seen in one rate-limit window (default: the shortest; WHOOP 60 s or 86400 s for
-        the whole client, Fitbit 3600 s per user, or `user`'s), whether or not limits are on."""
+        """Most data requests seen in one rate-limit window (default: the twin's shortest; for the whole client
+        or, for a per-user rule, any user's or `user`'s), whether or not limits are on."""
         return self._data.max_window_usage(vendor, window, user)
 
     def limit_exceeded(self, vendor: str) -> int:
@@ -342,11 +341,11 @@ class Sandbox:
         return self._store.grant_status(vendor_named(vendor).name, user)
 
     def refresh_count(self, vendor: str | None = None, user: str | None = None) -> int:
-        """Successful refresh_token grants (Fitbit identical-request replays excluded)."""
+        """Successful refresh_token grants (identical-request replays excluded)."""
         return self._store.refresh_count(_optional_name(vendor), user)
 
     def replay_count(self, vendor: str | None = None, user: str | None = None) -> int:
-        """Fitbit identical-request replays answered with the same pair."""
+        """Identical-request replays answered with the same pair (vendors with a replay window)."""
         return self._store.replay_count(_optional_name(vendor), user)
 
     def requests(self, vendor: str | None = None, endpoint: str | None = None) -> list[RecordedRequest]:

@@ -6,11 +6,11 @@ The little state there is (the data clock, revisions, deletions, first day of ea
 counters) lives in `DataState` behind the sandbox's shared lock; a request takes an immutable `Snapshot` of
 it and generates outside the lock.
 
-Vocabulary shared by the vendor generators (`sandbox.data_whoop`, `data_fitbit`, `data_codoon`):
+Vocabulary shared by the twins' generators (`sandbox/vendors/<name>/data.py`):
 - a record's *local day* is the user's calendar day it belongs to (for a night's sleep: the day of waking);
 - a record *exists* once it was uploaded (`created` <= now) and was not deleted;
-- a record is *final* (WHOOP: SCORED) from local midnight after its day plus a few minutes, or as soon as a
-  test `revise`s it; revision n > 0 regenerates its values from a seed that includes n.
+- a record is *final* (its score or summary complete) from local midnight after its day plus a few minutes,
+  or as soon as a test `revise`s it; revision n > 0 regenerates its values from a seed that includes n.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def rng(*parts: object) -> random.Random:
 
 
 def id64(*parts: object) -> int:
-    """A 64-bit id above 2**33 (never fits an int32; most values exceed 2**53, as Fitbit's new log ids may)."""
+    """A 64-bit id above 2**33 (never fits an int32; most values exceed 2**53, as some vendors' log ids may)."""
     low = 1 << 33
     return low + seed("id64", *parts) % ((1 << 62) - low)
 
@@ -84,7 +84,7 @@ def ordinal_day(ordinal: int) -> date | None:
 
 
 def user_offset(user: str) -> timedelta:
-    """The user's fixed UTC offset (the same person has the same one at WHOOP and Fitbit)."""
+    """The user's fixed UTC offset (the same person has the same one at every vendor)."""
     return timedelta(minutes=_OFFSET_MINUTES[seed("utc-offset", user) % len(_OFFSET_MINUTES)])
 
 
@@ -178,7 +178,7 @@ class Record:
     local_date: date
     start: datetime
     end: datetime | None
-    body: Any  # a JSON object; Codoon's body log entries are positional arrays (its document, method 5)
+    body: Any  # a JSON object, or a positional array where the vendor sends one
 
     @property
     def key(self) -> tuple[int, str]:
@@ -186,7 +186,7 @@ class Record:
         return epoch_ms(self.start), str(self.record_id)
 
     def overlaps(self, low: datetime | None, high: datetime, now: datetime) -> bool:
-        """True when the record's span meets [low, high): WHOOP's "after or during start, before end"."""
+        """True when the record's span meets [low, high): a collection's "after or during start, before end"."""
         return self.start < high and (low is None or (self.end or now) > low)
 
 

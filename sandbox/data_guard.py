@@ -2,22 +2,22 @@
 
 `Guard.route` wraps a handler `(request, snapshot) -> Reply` into a `Route`. Order of checks: a missing,
 invalid or expired token -> the vendor's 401 (`authenticate_bearer`); over the rate limit -> 429 with the
-vendor's headers; a grant without the endpoint's scope -> 403 (Fitbit `insufficient_scope` errors body,
-WHOOP RFC 6750 `insufficient_scope` with `WWW-Authenticate`, Codoon error_code 2003). Handlers raise
-`Refusal` for a bad request; successful answers carry the rate-limit headers when limits are on.
+vendor's headers; a grant without the endpoint's scope -> 403 in the vendor's shape (`Vendor.forbidden`).
+Handlers raise `Refusal` for a bad request (`bad_request`, `not_found`: the vendor's bodies); successful
+answers carry the rate-limit headers when limits are on.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 
-from sandbox.data import DataState, Snapshot
-from sandbox.endpoints import EndpointContext, authenticate_bearer, error_reply
-from sandbox.oauth import OAuthStore
-from sandbox.ratelimit import Admission, RateLimiter
+from sandbox.context import DataContext
+from sandbox.data import Snapshot
+from sandbox.endpoints import authenticate_bearer, error_reply
+from sandbox.ratelimit import Admission
 from sandbox.server import Reply, Request, Route, json_reply
 from sandbox.vendors import OAuthError, Vendor
 
@@ -31,17 +31,6 @@ class Refusal(Exception):
     def __init__(self, reply: Reply) -> None:
         super().__init__(reply.status)
         self.reply = reply
-
-
-@dataclass(frozen=True)
-class DataContext:
-    """What the data endpoints share: the OAuth side, the data state, the limiter and test quirks."""
-
-    endpoints: EndpointContext
-    store: OAuthStore
-    state: DataState
-    limiter: RateLimiter
-    quirks: dict[str, dict[str, int]]
 
 
 class Guard:
@@ -82,33 +71,24 @@ class Guard:
             return refusal.reply
 
     def _forbidden(self, scope: str) -> Reply:
-        if self.vendor.name == "fitbit":
-            reason = f"This application does not have permission to access {scope} data."
-            return error_reply(self.vendor, OAuthError("insufficient_scope", reason))
-        headers = {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
-        return error_reply(self.vendor, OAuthError("insufficient_scope", f"Scope {scope} is required."), headers)
+        error, headers = self.vendor.forbidden(scope)
+        return error_reply(self.vendor, error, headers)
 
 
 # -- refusals in each vendor's shape ----------------------------------------------------------------------------
 
 
 def bad_request(vendor: Vendor, message: str, field: str | None = None) -> Refusal:
-    """400: Fitbit's `validation` error (with `fieldName`), WHOOP's invalid_request, Codoon's 2001."""
-    if vendor.name == "fitbit":
-        detail: dict[str, object] = {"errorType": "validation"}
-        if field is not None:
-            detail["fieldName"] = field
-        detail["message"] = message
-        return Refusal(json_reply(400, {"errors": [detail], "success": False}))
+    """400 in the vendor's shape (`Vendor.bad_request_body`, else its `invalid_request` error body)."""
+    body = vendor.bad_request_body(message, field)
+    if body is not None:
+        return Refusal(json_reply(400, body))
     return Refusal(error_reply(vendor, OAuthError("invalid_request", message)))
 
 
 def not_found(vendor: Vendor, message: str) -> Refusal:
-    if vendor.name == "codoon":
-        return Refusal(json_reply(404, {"error_code": 2001, "error": message}))  # the document's "parameter wrong"
-    if vendor.name == "fitbit":
-        return Refusal(json_reply(404, {"errors": [{"errorType": "not_found", "message": message}], "success": False}))
-    return Refusal(json_reply(404, {"error": "not_found", "error_description": message}))
+    """404 in the vendor's shape (`Vendor.not_found_body`)."""
+    return Refusal(json_reply(404, vendor.not_found_body(message)))
 
 
 def json_object(vendor: Vendor, request: Request) -> dict[str, object]:

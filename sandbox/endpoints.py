@@ -1,8 +1,8 @@
-"""OAuth endpoints of the imitated vendors, as one route table per vendor.
+"""The generic OAuth endpoints of a twin: authorize and token (`OAuthEndpoints`), shaped by its `Vendor`.
 
-Every vendor gets authorize + token; Fitbit adds its RFC 7009 revoke endpoint; WHOOP adds the basic
-profile (its token response has no user id) and `DELETE /v2/user/access`. Data endpoints of later issues
-add their own route builders to `ROUTE_TABLES` and can reuse `authenticate_bearer` and `error_reply`.
+Every twin serves these two; a twin adds what else its vendor has (a revoke endpoint, a profile) in its own
+package, reusing `authenticate_bearer`, `error_reply` and `missing_fields`. Data endpoints are behind
+`sandbox.data_guard`.
 """
 
 from __future__ import annotations
@@ -11,37 +11,14 @@ import base64
 import binascii
 import hmac
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
-from sandbox.oauth import OAuthStore
+from sandbox.context import EndpointContext
 from sandbox.server import Reply, Request, Route, html_reply, json_reply, redirect_reply
-from sandbox.vendors import (
-    CODOON,
-    FITBIT,
-    WHOOP,
-    ErrorKind,
-    OAuthError,
-    TokenIssue,
-    Vendor,
-    Whoop,
-    parse_scope,
-)
+from sandbox.vendors import ErrorKind, OAuthError, TokenIssue, Vendor, parse_scope
 
-AuthorizeMode = Literal["consent", "deny"]
 DEFAULT_SANDBOX_USER = "sandbox-user"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-@dataclass(frozen=True)
-class EndpointContext:
-    """State shared by all endpoints; the dicts are the live `Sandbox` attributes (tests may edit them)."""
-
-    store: OAuthStore
-    clients: dict[str, tuple[str, str]]
-    authorize_mode: dict[str, AuthorizeMode]
 
 
 def error_reply(vendor: Vendor, error: OAuthError, headers: dict[str, str] | None = None) -> Reply:
@@ -91,7 +68,7 @@ def _same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _missing(form: dict[str, str], *names: str) -> OAuthError | None:
+def missing_fields(form: dict[str, str], *names: str) -> OAuthError | None:
     absent = [name for name in names if not form.get(name)]
     return OAuthError("invalid_request", f"Missing parameters: {', '.join(absent)}.") if absent else None
 
@@ -168,14 +145,14 @@ class OAuthEndpoints:
         raise OAuthError("unsupported_grant_type", f"Unsupported grant_type: {grant_type[:40]}.")
 
     def _exchange_code(self, form: dict[str, str]) -> TokenIssue:
-        if (missing := _missing(form, "code", "redirect_uri")) is not None:
+        if (missing := missing_fields(form, "code", "redirect_uri")) is not None:
             raise missing
         return self.ctx.store.exchange_code(
             self.vendor.name, form["code"], form["redirect_uri"], form.get("code_verifier")
         )
 
     def _refresh(self, form: dict[str, str]) -> TokenIssue:
-        if (missing := _missing(form, "refresh_token")) is not None:
+        if (missing := missing_fields(form, "refresh_token")) is not None:
             raise missing
         required = self.vendor.refresh_scope_required
         scope = parse_scope(form.get("scope"))
@@ -211,69 +188,3 @@ class OAuthEndpoints:
         form = request.form
         if not (_same(form.get("client_id"), client_id) and _same(form.get("client_secret"), secret)):
             raise OAuthError("invalid_client", "Unknown client or wrong client_secret.")
-
-
-class FitbitRevoke:
-    """POST /oauth2/revoke (RFC 7009): any token of a grant revokes the whole grant."""
-
-    def __init__(self, oauth: OAuthEndpoints) -> None:
-        self.oauth = oauth
-
-    def revoke(self, request: Request) -> Reply:
-        vendor = self.oauth.vendor
-        try:
-            self.oauth.authenticate_client(request)
-            if (missing := _missing(request.form, "token")) is not None:
-                raise missing
-        except OAuthError as error:
-            return error_reply(vendor, error)
-        self.oauth.ctx.store.revoke_token(vendor.name, request.form["token"])
-        return json_reply(200, {})
-
-
-class WhoopUser:
-    """WHOOP user endpoints needed by the OAuth flow: the basic profile and revoking access."""
-
-    def __init__(self, vendor: Whoop, ctx: EndpointContext) -> None:
-        self.vendor = vendor
-        self.ctx = ctx
-
-    def profile(self, request: Request) -> Reply:
-        user = authenticate_bearer(self.ctx, self.vendor, request)
-        if isinstance(user, Reply):
-            return user
-        return json_reply(200, self.vendor.profile(user))
-
-    def revoke_access(self, request: Request) -> Reply:
-        user = authenticate_bearer(self.ctx, self.vendor, request)
-        if isinstance(user, Reply):
-            return user
-        self.ctx.store.revoke_user(self.vendor.name, user)
-        return Reply(204)
-
-
-def fitbit_routes(ctx: EndpointContext) -> list[Route]:
-    oauth = OAuthEndpoints(FITBIT, ctx)
-    return [*oauth.routes(), Route("POST", FITBIT.revoke_path or "", "revoke", FitbitRevoke(oauth).revoke)]
-
-
-def whoop_routes(ctx: EndpointContext) -> list[Route]:
-    user = WhoopUser(WHOOP, ctx)
-    return [
-        *OAuthEndpoints(WHOOP, ctx).routes(),
-        Route("GET", "/developer/v2/user/profile/basic", "profile", user.profile),
-        Route("DELETE", "/developer/v2/user/access", "revoke", user.revoke_access),
-    ]
-
-
-def codoon_routes(ctx: EndpointContext) -> list[Route]:
-    return OAuthEndpoints(CODOON, ctx).routes()
-
-
-RouteTable = Callable[[EndpointContext], list[Route]]
-ROUTE_TABLES: dict[str, list[RouteTable]] = {
-    "fitbit": [fitbit_routes],
-    "whoop": [whoop_routes],
-    "codoon": [codoon_routes],
-}
-"""Route table builders per vendor; later issues append their data-endpoint builders here."""

@@ -1,10 +1,10 @@
 """OAuth 2.0 grant state of the sandbox: authorization codes, grants, access and single-use refresh tokens.
 
-Vendor-neutral; the few vendor rules (access token lifetime, Fitbit's identical-request replay window,
-WHOOP's `offline` scope) are read from `sandbox.vendors`. A refresh that names a scope follows RFC 6749 §6: it
-must be within the grant (else `invalid_scope`) and the new access token carries exactly that scope; the new
-refresh token keeps the whole grant. Every public method takes the one shared lock,
-so the store can be used from the server threads and from tests at the same time. Errors are raised as
+Vendor-neutral; the few rules a twin sets (access token lifetime, an identical-request replay window, a scope
+without which no refresh token is issued, the vendor's user ids) come in as `GrantRules` per twin. A refresh
+that names a scope follows RFC 6749 §6: it must be within the grant (else `invalid_scope`) and the new access
+token carries exactly that scope; the new refresh token keeps the whole grant. Every public method takes the
+one shared lock, so the store can be used from the server threads and from tests at the same time. Errors are raised as
 `OAuthError`; rendering them into HTTP is the endpoints' job.
 """
 
@@ -18,9 +18,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
-
-from sandbox.vendors import OAuthError, TokenIssue, vendor_named
+from typing import Literal, Protocol
 
 GrantStatus = Literal["active", "revoked", "killed", "superseded"]
 """active; revoked by the user or via a revoke endpoint; killed after refresh-token reuse; superseded by a
@@ -29,6 +27,76 @@ newer grant of the same user (a vendor keeps one grant per user and app)."""
 BearerProblem = Literal["missing", "invalid", "expired"]
 
 CODE_TTL_SECONDS = 600.0
+
+ErrorKind = Literal[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "invalid_token",
+    "expired_token",
+    "insufficient_scope",
+    "rate_limited",
+    "server_error",
+    "unavailable",
+]
+"""Vendor-neutral error kinds; each twin renders them in its vendor's own body shape."""
+
+Subject = Literal["refresh_token", "authorization_code", "access_token"]
+
+_STATUS: dict[ErrorKind, int] = {
+    "invalid_client": 401,
+    "invalid_token": 401,
+    "expired_token": 401,
+    "insufficient_scope": 403,
+    "rate_limited": 429,
+    "server_error": 500,
+    "unavailable": 503,
+}
+
+
+class OAuthError(Exception):
+    """A refused OAuth request. `presented` is the offending token; it never appears in str(self)."""
+
+    def __init__(
+        self, kind: ErrorKind, reason: str, *, subject: Subject | None = None, presented: str | None = None
+    ) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind: ErrorKind = kind
+        self.reason = reason
+        self.subject = subject
+        self.presented = presented
+
+    @property
+    def status(self) -> int:
+        """The HTTP status every imitated vendor uses for this kind of error."""
+        return _STATUS.get(self.kind, 400)
+
+
+@dataclass(frozen=True)
+class TokenIssue:
+    """One issued token pair, as a token endpoint reports it (rendered per twin by `Vendor.token_body`)."""
+
+    vendor: str
+    user: str
+    vendor_user_id: str
+    access_token: str
+    refresh_token: str | None
+    scope: tuple[str, ...]
+    expires_in: int
+
+
+class GrantRules(Protocol):
+    """What the store needs to know of one vendor (a twin's `sandbox.vendors.Vendor` has it)."""
+
+    @property
+    def replay_window(self) -> float | None:
+        """Seconds in which a spent refresh token, presented again unchanged, gets the same pair back."""
+
+    def issues_refresh_token(self, scope: tuple[str, ...]) -> bool: ...
+
+    def user_id(self, user: str) -> str: ...
 
 
 @dataclass(eq=False)
@@ -68,7 +136,7 @@ class _AuthCode:
 
 @dataclass(frozen=True)
 class RefreshOutcome:
-    """A successful refresh: the pair to answer with, and whether it was a Fitbit identical-request replay."""
+    """A successful refresh: the pair to answer with, and whether it was an identical-request replay."""
 
     issue: TokenIssue
     replayed: bool
@@ -76,7 +144,8 @@ class RefreshOutcome:
 
 @dataclass(frozen=True)
 class BearerCheck:
-    """Result of checking an Authorization header: the user, or why not (and the token, for Fitbit's text)."""
+    """Result of checking an Authorization header: the user, or why not (and the token, for error texts that
+    echo it)."""
 
     user: str | None
     problem: BearerProblem | None
@@ -99,7 +168,14 @@ def bearer_token(authorization: str | None) -> str | None:
 class OAuthStore:
     """Codes, grants and tokens of all vendors, guarded by `lock`."""
 
-    def __init__(self, access_ttl: Mapping[str, int], lock: threading.RLock, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        rules: Mapping[str, GrantRules],
+        access_ttl: Mapping[str, int],
+        lock: threading.RLock,
+        clock: Callable[[], float],
+    ) -> None:
+        self._rules = rules
         self._access_ttl = access_ttl
         self._lock = lock
         self._clock = clock
@@ -154,7 +230,8 @@ class OAuthStore:
     # -- refresh -------------------------------------------------------------------------------------------
 
     def refresh(self, vendor: str, refresh_token: str, scope: tuple[str, ...] = ()) -> RefreshOutcome:
-        """refresh_token grant: rotate the pair; a spent token kills the grant unless Fitbit replays. ``scope``
+        """refresh_token grant: rotate the pair; a spent token kills the grant unless it is an identical replay
+        within the vendor's window. ``scope``
         (RFC 6749 §6): empty means the whole grant; else a subset of it, which the new access token gets."""
         with self._lock:
             record = self._refresh.get(refresh_token)
@@ -181,7 +258,7 @@ class OAuthStore:
         return record.successor
 
     def _is_identical_replay(self, record: _RefreshToken) -> bool:
-        window = vendor_named(record.grant.vendor).replay_window
+        window = self._rules[record.grant.vendor].replay_window
         successor = record.successor
         if window is None or successor is None or record.spent_at is None:
             return False
@@ -230,7 +307,7 @@ class OAuthStore:
         return grant
 
     def _issue(self, grant: _Grant, scope: tuple[str, ...] = ()) -> TokenIssue:
-        vendor = vendor_named(grant.vendor)
+        vendor = self._rules[grant.vendor]
         ttl = self._access_ttl[grant.vendor]
         access = self._new_secret()
         access_scope = tuple(dict.fromkeys(scope)) or grant.scope
@@ -252,7 +329,7 @@ class OAuthStore:
     # -- access tokens -------------------------------------------------------------------------------------
 
     def check_bearer(self, vendor: str, authorization: str | None) -> BearerCheck:
-        """Validate a Bearer header; a valid token is marked used (ends Fitbit's replay window)."""
+        """Validate a Bearer header; a valid token is marked used (ends a replay window)."""
         token = bearer_token(authorization)
         if token is None:
             return BearerCheck(None, "missing", None)

@@ -1,19 +1,14 @@
 """Vendor rate limits of the sandbox's data endpoints, on fixed windows of the data clock.
 
-- WHOOP: per client (all users together), 100 requests a minute and 10,000 a day by default
-  (https://developer.whoop.com/docs/developing/rate-limiting). Every answer carries `X-RateLimit-Limit`
-  ("100, 100;window=60, 10000;window=86400": first the limit of the window closest to being hit),
-  `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until that window resets). No `Retry-After`:
-  WHOOP does not document one.
-- Fitbit: per user, 150 requests an hour, reset at the top of the hour, with `Fitbit-Rate-Limit-Limit`,
-  `-Remaining` and `-Reset` (seconds until the top of the hour); no `Retry-After` either.
-- Codoon: no limit (none was published).
+Each twin that has published limits gives a `RateRule` (sandbox/vendors/<name>/): its window lengths, the
+default limit per window, whom a window counts (the whole client, or each user) and how its answers
+carry the usage (`headers`). A twin without one has no limit.
 
 Limits are off by default (`limits[vendor]` is None): nothing is refused and no headers are sent, but usage
 is still counted per window, so tests can read the busiest window (`max_usage`). Windows are aligned to the
 data clock (minutes, UTC days, hours). Every request that reaches a data endpoint with a valid token counts,
 refused ones included, so usage above the limit proves the client went over it; requests answered by an
-injected fault, and the OAuth routes (token, WHOOP profile and revoke), are not counted.
+injected fault, and the OAuth routes, are not counted.
 """
 
 from __future__ import annotations
@@ -21,14 +16,12 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-WINDOWS: dict[str, tuple[int, ...]] = {"whoop": (60, 86_400), "fitbit": (3_600,)}
-"""Window lengths in seconds per vendor, in the order limits are given."""
-DEFAULT_LIMITS: dict[str, tuple[int, ...]] = {"whoop": (100, 10_000), "fitbit": (150,)}
+from typing import Literal
 
 LimitSetting = int | tuple[int, ...] | None
+RateKey = Literal["client", "user"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +31,9 @@ class Admission:
 
 
 @dataclass(frozen=True)
-class _Usage:
+class Usage:
+    """One window of one key: its length and limit, the requests counted in it, seconds until it resets."""
+
     window: int
     limit: int
     count: int
@@ -49,21 +44,43 @@ class _Usage:
         return max(0, self.limit - self.count)
 
 
+@dataclass(frozen=True)
+class RateRule:
+    """A vendor's published limits: window lengths in seconds with the default limit of each (in the same
+    order), whom they count, and the headers every answer carries while limits are on."""
+
+    windows: tuple[int, ...]
+    defaults: tuple[int, ...]
+    key: RateKey
+    headers: Callable[[Sequence[Usage]], dict[str, str]]
+
+
 class RateLimiter:
     """Counts requests per (vendor, key, window) and applies `limits` (the live `Sandbox.rate_limits` dict)."""
 
-    def __init__(self, lock: threading.RLock, limits: dict[str, LimitSetting], now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        lock: threading.RLock,
+        limits: dict[str, LimitSetting],
+        now: Callable[[], float],
+        rules: Mapping[str, RateRule],
+    ) -> None:
+        self._rules = rules
         self._lock = lock
         self._limits = limits
         self._now = now
         self._current: dict[tuple[str, str, int], tuple[int, int]] = {}
         self._busiest: dict[tuple[str, str, int], int] = {}
         self._refused: Counter[str] = Counter()
-        self.windows: dict[str, tuple[int, ...]] = dict(WINDOWS)
-        """Window lengths in use (tests may shorten them, e.g. WHOOP's minute to 3 s, to see pacing quickly)."""
+        self.windows: dict[str, tuple[int, ...]] = self._default_windows()
+        """Window lengths in use (tests may shorten them, e.g. a minute to 3 s, to see pacing quickly)."""
+
+    def _default_windows(self) -> dict[str, tuple[int, ...]]:
+        return {name: rule.windows for name, rule in self._rules.items()}
 
     def admit(self, vendor: str, key: str) -> Admission:
-        """Count one request of `key` (WHOOP: the client, Fitbit: the user) and decide whether it is served."""
+        """Count one request of `key` (the client or the user, as the vendor's rule says) and decide whether it
+        is served."""
         windows = self.windows.get(vendor)
         if windows is None:
             return Admission(True, {})
@@ -74,13 +91,13 @@ class RateLimiter:
             if limits is None:
                 return Admission(True, {})
             usage = [
-                _Usage(window, limit, count, _reset(window, now))
+                Usage(window, limit, count, _reset(window, now))
                 for window, limit, count in zip(windows, limits, counts, strict=True)
             ]
             allowed = all(u.count <= u.limit for u in usage)
             if not allowed:
                 self._refused[vendor] += 1
-            return Admission(allowed, _headers(vendor, usage))
+            return Admission(allowed, self._rules[vendor].headers(usage))
 
     def limits_of(self, vendor: str) -> tuple[int, ...] | None:
         setting = self._limits.get(vendor)
@@ -111,7 +128,7 @@ class RateLimiter:
             self._busiest.clear()
             self._refused.clear()
             self.windows.clear()
-            self.windows.update(WINDOWS)
+            self.windows.update(self._default_windows())
 
     def _count(self, vendor: str, key: str, window: int, now: float) -> int:
         index = int(now // window)
@@ -125,20 +142,3 @@ class RateLimiter:
 
 def _reset(window: int, now: float) -> float:
     return (math.floor(now / window) + 1) * window - now
-
-
-def _headers(vendor: str, usage: list[_Usage]) -> dict[str, str]:
-    if vendor == "fitbit":
-        (hour,) = usage
-        return {
-            "Fitbit-Rate-Limit-Limit": str(hour.limit),
-            "Fitbit-Rate-Limit-Remaining": str(hour.remaining),
-            "Fitbit-Rate-Limit-Reset": str(math.ceil(hour.reset)),
-        }
-    closest = min(usage, key=lambda u: u.remaining)
-    windows = ", ".join(f"{u.limit};window={u.window}" for u in usage)
-    return {
-        "X-RateLimit-Limit": f"{closest.limit}, {windows}",
-        "X-RateLimit-Remaining": str(closest.remaining),
-        "X-RateLimit-Reset": str(math.ceil(closest.reset)),
-    }

@@ -1,7 +1,7 @@
 """HTTP plumbing of the sandbox: request/reply values, per-vendor route tables and the loopback server.
 
 Nothing here knows about OAuth. A vendor's endpoints are `Route`s (method, path pattern relative to the
-vendor prefix such as `/whoop`, an endpoint name that faults can target, and a handler). The server reads
+vendor prefix `/<name>`, an endpoint name that faults can target, and a handler). The server reads
 every request body in full (keep-alive stays correct), hands a `Request` to one dispatch function and
 writes the `Reply`, or closes the connection without any answer when dispatch returns None.
 """

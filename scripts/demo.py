@@ -143,7 +143,7 @@ def codoon_route(sandbox: Sandbox) -> None:
     document says), and the worker lands it with get_route_by_id."""
     from datetime import date, timedelta
 
-    from sandbox.notify import codoon_form
+    from sandbox.vendors.codoon.notify import codoon_form
     from shared.notify import NOTIFY_QUEUE
 
     today = date.today()

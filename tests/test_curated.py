@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from sandbox.data import DayGenerator, Snapshot, at_local
-from sandbox.data_codoon import CODOON_DATA
-from sandbox.data_fitbit import FITBIT_DATA
-from sandbox.data_whoop import WHOOP_DATA
+from sandbox.vendors.codoon.data import CODOON_DATA
+from sandbox.vendors.fitbit.data import FITBIT_DATA
+from sandbox.vendors.whoop.data import WHOOP_DATA
 from shared.curated.base import number
 from shared.curated.lines import Measurement, curated_lines, measurements
 
@@ -212,7 +212,7 @@ def test_a_score_is_read_only_from_a_scored_record(state: str | None) -> None:
 
 
 def test_whoop_body_measurement() -> None:
-    body = {"height_meter": 1.8312, "weight_kilogram": 80.2101, "max_heart_rate": 191}  # as sandbox.api_whoop answers
+    body = {"height_meter": 1.8312, "weight_kilogram": 80.2101, "max_heart_rate": 191}  # as the WHOOP twin answers
     assert measurements("whoop", "body", body) == [
         Measurement("weight", 80.2101, "kg", None, None),
         Measurement("height", 1.8312, "m", None, None),

@@ -1,7 +1,7 @@
 """The receiving half of vendor notifications: ``NotificationIntake.handle`` on raw bytes against Azurite.
 
 Correct signatures are computed here from the documented formulas (vendors.md 1.4 and 2.4), independently
-of the code under test; every way a signature can be wrong comes from ``sandbox.notify``."""
+of the code under test; every way a signature can be wrong comes from the twins' ``sandbox.vendors.<name>.notify``."""
 
 from __future__ import annotations
 
@@ -28,17 +28,9 @@ from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from sandbox import Sandbox
-from sandbox.notify import (
-    FITBIT_WRONG,
-    WHOOP_WRONG,
-    FitbitWrong,
-    WhoopWrong,
-    codoon_form,
-    fitbit_item,
-    signed_fitbit,
-    signed_whoop,
-    whoop_event,
-)
+from sandbox.vendors.codoon.notify import codoon_form
+from sandbox.vendors.fitbit.notify import FITBIT_WRONG, FitbitWrong, fitbit_item, signed_fitbit
+from sandbox.vendors.whoop.notify import WHOOP_WRONG, WhoopWrong, signed_whoop, whoop_event
 from shared.app_context import AppContext
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
 from shared.notify.bounds import GATE_PER_SOURCE, SourceGate

@@ -16,7 +16,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.notify import fitbit_item, signed_fitbit, signed_whoop, whoop_event
+from sandbox.vendors.fitbit.notify import fitbit_item, signed_fitbit
+from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
 from shared.notify.intake import NotificationIntake
 from shared.notify.parse import (
     MAX_ID_CHARS,

@@ -20,7 +20,9 @@ import requests
 from azure.storage.queue import QueueClient
 
 from sandbox import Sandbox
-from sandbox.notify import codoon_form, fitbit_item, signed_fitbit, signed_whoop, whoop_event
+from sandbox.vendors.codoon.notify import codoon_form
+from sandbox.vendors.fitbit.notify import fitbit_item, signed_fitbit
+from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
 from shared.app_context import AppContext
 from shared.connections import store_connection
 from shared.layout import CURATED_CONTAINER, RAW_CONTAINER

@@ -16,7 +16,7 @@ import requests
 
 from sandbox import Sandbox
 from sandbox.core import RecordedRequest
-from sandbox.vendors import VENDORS
+from sandbox.vendors import vendor_named
 from shared.pull.model import Fetched, Fetcher, Window
 from shared.vendors.codoon.data import CODOON
 from shared.vendors.fitbit.data import FITBIT
@@ -408,7 +408,7 @@ def test_a_type_without_its_scope_is_refused_by_the_vendor(box: Sandbox) -> None
     window = Window(date(2025, 1, 1), date(2025, 1, 3))
     for vendor, fetcher in FETCHERS.items():
         for name, data_type in fetcher.data_types.items():
-            scope = [s for s in VENDORS[vendor].default_scope if s != data_type.scope]
+            scope = [s for s in vendor_named(vendor).default_scope if s != data_type.scope]
             api = SandboxApi(box, vendor, "scoped", scope=scope)
             with pytest.raises(requests.HTTPError) as refused:
                 list(fetcher.fetch(api, name, window, TODAY))

@@ -19,7 +19,7 @@ import requests
 
 from sandbox import Sandbox
 from sandbox.data import DataState, newest_first
-from sandbox.data_whoop import WHOOP_DATA
+from sandbox.vendors.whoop.data import WHOOP_DATA
 from tests.conftest import FakeClock
 
 NOW = datetime(2025, 3, 15, 18, 0, tzinfo=UTC)

@@ -14,6 +14,9 @@ days" on the Get Breathing Rate Summary by Interval page; activity time series: 
 third-party); * SpO2 summary by interval: no limit found on Fitbit's page (a third-party client says there is
 none), 30 days chosen as the conservative value.
 
+Rate limit: per user, 150 requests an hour, reset at the top of the hour, with `Fitbit-Rate-Limit-Limit`,
+`-Remaining` and `-Reset` (seconds until the top of the hour); no `Retry-After`.
+
 `GET /1/user/-/activities/list.json`: exactly one of `afterDate` (with `sort=asc`) or `beforeDate` (with
 `sort=desc`), as `yyyy-MM-dd` (that whole day counts) or `yyyy-MM-ddTHH:mm:ss` (strictly after/before);
 `limit` 1-100 and `offset` are required; `pagination.next` is the URL of the next page (offset advanced;
@@ -22,17 +25,20 @@ none), 30 days chosen as the conservative value.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from itertools import islice
 from urllib.parse import urlencode
 
+from sandbox.context import DataContext
 from sandbox.data import Record, Snapshot, days_ascending, days_descending, local_day, local_naive
-from sandbox.data_fitbit import FITBIT_DATA, TIME_SERIES
-from sandbox.data_guard import DataContext, DataHandler, Guard, Refusal, bad_request, bounded_int
+from sandbox.data_guard import DataHandler, Guard, Refusal, bad_request, bounded_int
+from sandbox.ratelimit import RateRule, Usage
 from sandbox.server import Reply, Request, Route, json_reply
-from sandbox.vendors import FITBIT
+from sandbox.vendors.fitbit.data import FITBIT_DATA, TIME_SERIES
+from sandbox.vendors.fitbit.oauth import FITBIT
 
 RANGE_LIMITS: dict[str, int] = {
     "sleep": 100,
@@ -46,6 +52,18 @@ RANGE_LIMITS: dict[str, int] = {
 }
 """Longest date range per kind, in days counted inclusively (start and end both included)."""
 MAX_LIST_LIMIT = 100
+
+
+def rate_headers(usage: Sequence[Usage]) -> dict[str, str]:
+    (hour,) = usage
+    return {
+        "Fitbit-Rate-Limit-Limit": str(hour.limit),
+        "Fitbit-Rate-Limit-Remaining": str(hour.remaining),
+        "Fitbit-Rate-Limit-Reset": str(math.ceil(hour.reset)),
+    }
+
+
+RATE = RateRule(windows=(3_600,), defaults=(150,), key="user", headers=rate_headers)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?")
 
@@ -84,7 +102,7 @@ class FitbitApi:
     """The Fitbit data endpoints (per-user rate limit)."""
 
     def __init__(self, ctx: DataContext) -> None:
-        self.guard = Guard(FITBIT, ctx, "user")
+        self.guard = Guard(FITBIT, ctx, RATE.key)
 
     def routes(self) -> list[Route]:
         route = self.guard.route
@@ -212,5 +230,5 @@ def _entry(resource: str, snap: Snapshot, day: date) -> dict[str, object]:
     return records[0].body if records else {"dateTime": day.isoformat(), "value": "0"}
 
 
-def fitbit_data_routes(ctx: DataContext) -> list[Route]:
+def data_routes(ctx: DataContext) -> list[Route]:
     return FitbitApi(ctx).routes()

@@ -25,11 +25,12 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from sandbox.context import DataContext
 from sandbox.data import Snapshot, days_ascending, local_day
-from sandbox.data_codoon import CODOON_DATA, OFFSET, route_day
-from sandbox.data_guard import DataContext, DataHandler, Guard, Refusal, json_object
+from sandbox.data_guard import DataHandler, Guard, Refusal, json_object
 from sandbox.server import Reply, Request, Route, json_reply
-from sandbox.vendors import CODOON
+from sandbox.vendors.codoon.data import CODOON_DATA, OFFSET, route_day
+from sandbox.vendors.codoon.oauth import CODOON
 
 MAX_DAYS = 30
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
@@ -138,5 +139,5 @@ class CodoonApi:
         return envelope(found.body)
 
 
-def codoon_data_routes(ctx: DataContext) -> list[Route]:
+def data_routes(ctx: DataContext) -> list[Route]:
     return CodoonApi(ctx).routes()

@@ -39,7 +39,7 @@ from sandbox.data import (
     user_offset,
     uuid_day,
 )
-from sandbox.vendors import WHOOP
+from sandbox.vendors.whoop.oauth import WHOOP
 
 KINDS = ("cycle", "sleep", "recovery", "workout")
 _SPORTS = ("running", "cycling", "weightlifting", "functional-fitness", "yoga", "walking", "swimming", "rowing")
@@ -51,6 +51,11 @@ _MAIN_SLEEP, _NAP, _FIRST_WORKOUT = 0, 1, 2
 class _Span:
     start: datetime
     end: datetime
+
+
+def main_sleep_id(user: str, day: date) -> str:
+    """The UUID of the main sleep that ends on the morning of `day` (a recovery's `sleep_id`)."""
+    return day_uuid(day, _MAIN_SLEEP, "whoop", user, "sleep")
 
 
 def cycle_id(user: str, day: date) -> int:
@@ -274,7 +279,7 @@ class WhoopData:
         identifier = cycle_id(snap.user, day)
         body: dict[str, object] = {
             "cycle_id": identifier,
-            "sleep_id": day_uuid(day, _MAIN_SLEEP, "whoop", snap.user, "sleep"),
+            "sleep_id": main_sleep_id(snap.user, day),
             **self._head(snap, created, state),
         }
         _score(body, state, _recovery_score, "recovery", snap, day)

@@ -10,6 +10,11 @@ Single records: `/v2/cycle/{cycleId}`, `/v2/cycle/{cycleId}/recovery`, `/v2/cycl
 `/v2/activity/sleep/{sleepId}`, `/v2/activity/workout/{workoutId}` (404 when unknown); and
 `/v2/user/measurement/body`. Bad parameters -> 400 `invalid_request`.
 
+Rate limits (https://developer.whoop.com/docs/developing/rate-limiting): per client (all users together), 100
+requests a minute and 10,000 a day. Every answer carries `X-RateLimit-Limit` ("100, 100;window=60,
+10000;window=86400": first the limit of the window closest to being hit), `X-RateLimit-Remaining` and
+`X-RateLimit-Reset` (seconds until that window resets). No `Retry-After`: WHOOP does not document one.
+
 Quirk for tests: with `data_quirks["whoop"]["empty_page_every"] = N`, every Nth collection page that would
 hold records comes back empty but with a `next_token` (that resumes where the empty page should have).
 """
@@ -18,18 +23,36 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
+from sandbox.context import DataContext
 from sandbox.data import Record, RecordId, Snapshot, epoch_ms, newest_first, rng
-from sandbox.data_guard import DataContext, DataHandler, Guard, bad_request, bounded_int, not_found
-from sandbox.data_whoop import WHOOP_DATA
+from sandbox.data_guard import DataHandler, Guard, bad_request, bounded_int, not_found
+from sandbox.ratelimit import RateRule, Usage
 from sandbox.server import Reply, Request, Route, json_reply
-from sandbox.vendors import WHOOP
+from sandbox.vendors.whoop.data import WHOOP_DATA
+from sandbox.vendors.whoop.oauth import WHOOP
 
 MAX_LIMIT = 25
 DEFAULT_LIMIT = 10
+QUIRKS = {"empty_page_every": 0}
+
+
+def rate_headers(usage: Sequence[Usage]) -> dict[str, str]:
+    closest = min(usage, key=lambda u: u.remaining)
+    windows = ", ".join(f"{u.limit};window={u.window}" for u in usage)
+    return {
+        "X-RateLimit-Limit": f"{closest.limit}, {windows}",
+        "X-RateLimit-Remaining": str(closest.remaining),
+        "X-RateLimit-Reset": str(math.ceil(closest.reset)),
+    }
+
+
+RATE = RateRule(windows=(60, 86_400), defaults=(100, 10_000), key="client", headers=rate_headers)
 
 
 @dataclass(frozen=True)
@@ -86,7 +109,7 @@ class WhoopApi:
 
     def __init__(self, ctx: DataContext) -> None:
         self.ctx = ctx
-        self.guard = Guard(WHOOP, ctx, "client")
+        self.guard = Guard(WHOOP, ctx, RATE.key)
 
     def routes(self) -> list[Route]:
         v2 = "/developer/v2"
@@ -180,5 +203,5 @@ def _cycle_id(request: Request) -> int:
     return int(raw)
 
 
-def whoop_data_routes(ctx: DataContext) -> list[Route]:
+def data_routes(ctx: DataContext) -> list[Route]:
     return WhoopApi(ctx).routes()
