@@ -51,6 +51,7 @@ TARGET = 3.0
 class _Vendor:
     client_id: str
     client_secret: str = field(repr=False)
+    extra: dict[str, str] = field(default_factory=dict)  # the package's own settings (none needed here)
 
 
 @dataclass(frozen=True)

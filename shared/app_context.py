@@ -159,7 +159,6 @@ class AppContext:
             self.settings,
             self.storage.queue(NOTIFY_QUEUE),
             self.storage.tables.get_table_client(NOTIFY_DEDUP_TABLE),
-            fitbit_verify_code=self.settings.fitbit_subscriber_verify_code,
         )
 
     @cached_property

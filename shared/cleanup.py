@@ -2,9 +2,9 @@
 
 - ``oauthstate``: a connect link's state row lives 15 minutes; one that was never used stays behind. It is
   deleted ``STATE_GRACE`` after it expired (until then a late callback still hears "expired", not "unknown").
-- ``notifydedup``: one row per WHOOP notification (its ``trace_id``) collapses WHOOP's retries, which come 5
-  times over about an hour. A row is deleted ``DEDUP_KEEP`` after it was written, keyed on the row's age (the
-  service's ``Timestamp``), not on its columns, so the row's schema may change freely.
+- ``notifydedup``: one row per notification of a vendor that gives a dedup key (a delivery id) collapses that
+  vendor's retries, which come within about an hour. A row is deleted ``DEDUP_KEEP`` after it was written, keyed
+  on the row's age (the service's ``Timestamp``), not on its columns, so the row's schema may change freely.
 - ``notifyunknown``: vendor users nobody connected (capped per vendor); one quiet for ``UNKNOWN_KEEP`` is dropped.
 - ``pendingconnections``: a connection the product did not confirm in time is discarded and its grant revoked.
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_GRACE = timedelta(hours=1)
-DEDUP_KEEP = timedelta(hours=24)  # WHOOP retries for about an hour; a day leaves a wide margin
+DEDUP_KEEP = timedelta(hours=24)  # retries come within about an hour; a day leaves a wide margin
 UNKNOWN_KEEP = timedelta(days=30)  # an unknown vendor user quiet this long is forgotten (it is counted again)
 BUDGET_SECONDS = 240.0  # well inside the function timeout
 

@@ -194,7 +194,6 @@ class Settings:
     pull_lookback_days: int = 3
     pull_run_seconds: float = 420.0
     rate_limit_margin_seconds: float = 2.0
-    fitbit_subscriber_verify_code: str = field(default="", repr=False)
     connect_confirmation: bool = True
     connect_confirm_seconds: int = 600
     allow_account_move: bool = False
@@ -348,7 +347,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pull_lookback_days=reader.integer("PULL_LOOKBACK_DAYS", 0, 90),
         pull_run_seconds=float(reader.integer("PULL_RUN_SECONDS", 30, 3600)),
         rate_limit_margin_seconds=float(reader.integer("RATE_LIMIT_MARGIN_SECONDS", 0, 60)),
-        fitbit_subscriber_verify_code=reader.text("FITBIT_SUBSCRIBER_VERIFY_CODE"),
         connect_confirmation=reader.boolean("CONNECT_CONFIRMATION"),
         connect_confirm_seconds=reader.integer("CONNECT_CONFIRM_SECONDS", 60, 86400),
         allow_account_move=reader.boolean("ALLOW_ACCOUNT_MOVE"),

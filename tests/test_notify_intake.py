@@ -33,15 +33,17 @@ from sandbox.vendors.fitbit.notify import FITBIT_WRONG, FitbitWrong, fitbit_item
 from sandbox.vendors.whoop.notify import WHOOP_WRONG, WhoopWrong, signed_whoop, whoop_event
 from shared.app_context import AppContext
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
-from shared.notify.bounds import GATE_PER_SOURCE, SourceGate
+from shared.notify.bounds import SourceGate
 from shared.notify.intake import MAX_BODY_BYTES, NotificationIntake
-from shared.notify.parse import Notification
+from shared.notify.model import Notification
 from shared.settings import Settings, load_settings
+from shared.vendors.codoon.notify import SOURCE_LIMITS
 from tests.conftest import KNOWN_SECRETS, secrets_in
 
 VERIFY_CODE = "fitbit-verify-" + secrets.token_hex(16)
 KNOWN_SECRETS.add(VERIFY_CODE)
 WHOOP_USER = 10129
+GATE_PER_SOURCE = SOURCE_LIMITS.per_source
 
 
 class EpochClock:
@@ -62,13 +64,12 @@ class Rig:
     sandbox: Sandbox
 
     def another(self, **changes: Any) -> NotificationIntake:
-        """An intake like the rig's, with other settings, clients or verification code."""
+        """An intake like the rig's, with other settings or clients."""
         args: dict[str, Any] = {
             "settings": self.settings,
             "queue": self.queue,
             "dedup_table": self.table,
             "clock": self.clock,
-            "fitbit_verify_code": VERIFY_CODE,
         }
         return NotificationIntake(**{**args, **changes})
 
@@ -89,13 +90,14 @@ class Rig:
 
 
 @pytest.fixture
-def rig(ctx: AppContext, sandbox: Sandbox) -> Rig:
+def rig(ctx: AppContext, sandbox: Sandbox, app_env: dict[str, str]) -> Rig:
     clock = EpochClock()
     queue = ctx.storage.queue(NOTIFY_QUEUE)
     table = ctx.storage.tables.get_table_client(NOTIFY_DEDUP_TABLE)
-    intake = NotificationIntake(ctx.settings, queue, table, clock, fitbit_verify_code=VERIFY_CODE)
+    settings = load_settings({**app_env, "FITBIT_SUBSCRIBER_VERIFY_CODE": VERIFY_CODE})  # the package's setting
+    intake = NotificationIntake(settings, queue, table, clock)
     intake.ensure()
-    return Rig(ctx.settings, intake, queue, table, clock, sandbox)
+    return Rig(settings, intake, queue, table, clock, sandbox)
 
 
 @pytest.fixture
@@ -247,14 +249,14 @@ def test_a_signature_over_one_body_does_not_cover_another(rig: Rig) -> None:
 
 # -- Fitbit's verification handshake --------------------------------------------------------------------------
 def test_fitbit_verify_handshake_answers_204_for_the_code_and_404_otherwise(
-    rig: Rig, logs: pytest.LogCaptureFixture
+    rig: Rig, logs: pytest.LogCaptureFixture, app_env: dict[str, str]
 ) -> None:
     handle = rig.intake.handle
     assert handle("fitbit", "GET", {}, {"verify": VERIFY_CODE}, b"") == (204, None)
     for wrong in (VERIFY_CODE + "x", VERIFY_CODE[:-1], "", "é" * 5):
         assert handle("fitbit", "GET", {}, {"verify": wrong}, b"")[0] == 404
     assert handle("fitbit", "GET", {}, {}, b"")[0] == 404
-    no_code = rig.another(fitbit_verify_code="")  # not configured: no code ever matches
+    no_code = rig.another(settings=load_settings(app_env))  # not configured: no code ever matches
     assert no_code.handle("fitbit", "GET", {}, {"verify": ""}, b"")[0] == 404
     assert no_code.handle("fitbit", "GET", {}, {"verify": VERIFY_CODE}, b"")[0] == 404
     assert handle("whoop", "GET", {}, {"verify": VERIFY_CODE}, b"")[0] == 405

@@ -19,29 +19,29 @@ from hypothesis import strategies as st
 from sandbox.vendors.fitbit.notify import fitbit_item, signed_fitbit
 from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
 from shared.notify.intake import NotificationIntake
-from shared.notify.parse import (
-    MAX_ID_CHARS,
-    PARSERS,
-    MalformedNotification,
-    Notification,
-    parse_codoon,
-    parse_fitbit,
-    parse_whoop,
-)
-from shared.notify.verify import fitbit_signature, whoop_signature
+from shared.notify.model import MalformedNotification, Notification
+from shared.notify.parse import MAX_ID_CHARS
 from shared.table_keys import table_key
+from shared.vendors.codoon.notify import parse as parse_codoon
+from shared.vendors.fitbit.notify import parse as parse_fitbit
+from shared.vendors.fitbit.notify import signature as fitbit_signature
+from shared.vendors.registry import vendors as registered
+from shared.vendors.whoop.notify import parse as parse_whoop
+from shared.vendors.whoop.notify import signature as whoop_signature
 from tests.conftest import KNOWN_SECRETS
 
 NOW = 1_800_000_000.0
 SECRETS = {v: f"{v}-property-secret-0123456789abcdef" for v in ("whoop", "fitbit", "codoon")}
 KNOWN_SECRETS.update(SECRETS.values())
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PARSERS = {name: vendor.notifications.parse for name, vendor in registered().items() if vendor.notifications}
 
 
 @dataclass(frozen=True)
 class _Vendor:
     client_id: str
     client_secret: str
+    extra: dict[str, str] = field(default_factory=lambda: {"SUBSCRIBER_VERIFY_CODE": "code-1234"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class MemoryTable:
 def intake(queue: MemoryQueue | None = None) -> tuple[NotificationIntake, MemoryQueue]:
     queue = queue or MemoryQueue()
     args: dict[str, Any] = {"queue": queue, "dedup_table": MemoryTable()}
-    return NotificationIntake(_Settings(), clock=lambda: NOW, fitbit_verify_code="code-1234", **args), queue
+    return NotificationIntake(_Settings(), clock=lambda: NOW, **args), queue
 
 
 # -- strategies ---------------------------------------------------------------------------------------------

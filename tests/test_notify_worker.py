@@ -27,28 +27,18 @@ from shared.app_context import AppContext
 from shared.connections import store_connection
 from shared.layout import CURATED_CONTAINER, RAW_CONTAINER
 from shared.notify import NOTIFY_QUEUE
-from shared.notify.bounds import (
-    CODOON_FETCHES_PER_WINDOW,
-    NOTIFY_WORK_TABLE,
-    SourceGate,
-    UnknownUsers,
-    expire_unknown,
-)
-from shared.notify.parse import MalformedNotification, Notification
+from shared.notify.bounds import NOTIFY_WORK_TABLE, SourceGate, UnknownUsers, expire_unknown
+from shared.notify.model import MalformedNotification, Notification
 from shared.notify.poison import add_commands, replay_poison
 from shared.notify.reconcile import quiet_connections, reconcile
-from shared.notify.worker import (
-    FITBIT_TYPES,
-    NOTIFY_ACTIVITY_TABLE,
-    NOTIFY_UNKNOWN_TABLE,
-    NotificationWorker,
-    WorkOutcome,
-)
+from shared.notify.worker import NOTIFY_ACTIVITY_TABLE, NOTIFY_UNKNOWN_TABLE, NotificationWorker, WorkOutcome
 from shared.pull import vendor_api
 from shared.pull.jobs import LIVE_QUEUE, PullJob
 from shared.pull.planner import live_jobs
 from shared.pull.vendor_api import DataCallFailed
 from shared.registry import Status
+from shared.vendors.codoon.notify import WORK_LIMITS as CODOON_WORK_LIMITS
+from shared.vendors.fitbit.notify import TYPES as FITBIT_TYPES
 
 TODAY = date.today()
 PAST = (TODAY - timedelta(days=9), TODAY - timedelta(days=3))  # scored, final records only
@@ -367,7 +357,7 @@ def test_a_flood_of_forged_codoon_notifications_for_random_users_is_capped_and_s
 ) -> None:
     """10,000 forged forms (Codoon signs nothing): the intake queues at most its per-process bound, the worker
     keeps at most the cap of unknown-user rows and counts the rest in one overflow row; no vendor call."""
-    ctx.notify.codoon_gate = SourceGate(per_source=3, per_process=300)
+    ctx.notify.gates["codoon"] = SourceGate(per_source=3, per_process=300)
     worker.unknown_users = UnknownUsers(worker.unknown, cap=100, writes_per_minute=150)
     forms = (codoon_form(str(uuid.uuid4()), "activities", "d", "1", "2") for _ in range(10_000))
     answers = Counter(str(ctx.notify.handle("codoon", "POST", headers, {}, body)) for headers, body in forms)
@@ -428,7 +418,7 @@ def test_a_flood_for_one_connected_codoon_user_spends_at_most_the_bound(
         for n in range(300)
     ]
     spent = sum(worker.handle(body).requests for body in flood)
-    assert spent == len(sandbox.requests("codoon")) - 1 <= CODOON_FETCHES_PER_WINDOW - 1  # one fetch: 1 request
+    assert spent == len(sandbox.requests("codoon")) - 1 <= CODOON_WORK_LIMITS.fetches - 1  # one fetch: 1 request
 
 
 # -- poison ----------------------------------------------------------------------------------------------------

@@ -468,10 +468,10 @@ CODOON_SHAPES: dict[str, tuple[dict[str, object], set[str], object, Any]] = {
 
 def app_codoon_methods() -> set[str]:
     """Every Codoon method the app calls (the method paths written in its Codoon code)."""
-    from shared.notify import worker
     from shared.vendors.codoon import data as codoon
+    from shared.vendors.codoon import notify
 
-    sources = "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in (codoon, worker))
+    sources = "".join(Path(module.__file__ or "").read_text(encoding="utf-8") for module in (codoon, notify))
     return set(re.findall(r"api\.post\(\"/(\w+)\"", sources))
 
 

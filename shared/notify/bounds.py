@@ -1,6 +1,7 @@
-"""Bounds on what unsigned or unknown notifications can cost (issue 10 item 14). Codoon signs nothing, so anyone
-can post a Codoon notification naming any user: none of this may grow a table without bound or spend vendor
-calls without limit.
+"""Bounds on what unsigned or unknown notifications can cost (issue 10 item 14). A vendor that signs nothing
+(a package without ``verify``) lets anyone post a notification naming any user: none of this may grow a table
+without bound or spend vendor calls without limit. The numbers are the package's (``SourceLimits``,
+``WorkLimits`` in ``shared.notify.model``).
 
 - ``UnknownUsers``: the ``notifyunknown`` rows (one per vendor user nobody connected). At most ``UNKNOWN_CAP``
   rows per vendor: a row is created only after a slot is claimed in the vendor's count row; beyond the cap a
@@ -12,13 +13,13 @@ calls without limit.
   no vendor user's row can use.
 - ``expire_unknown(table, older_than)``: for a cleanup timer; deletes unknown-user rows (and an overflow row)
   not updated for ``older_than``, then sets each vendor's count row to the rows left.
-- ``CodoonWork``: per connected Codoon user, at most ``CODOON_FETCHES_PER_WINDOW`` notification-triggered
-  fetches per ``CODOON_WINDOW_SECONDS``, and a notification whose (catalog, day) or route was handled in the
-  last ``CODOON_WINDOW_SECONDS`` is dropped as a duplicate, both before any vendor call. One row per user in
-  Table ``notifywork`` (PartitionKey vendor, RowKey user id) holding the recent keys and fetch times, pruned on
-  every write, so it stays small; claimed with ETag-conditional writes, so every worker shares the bound.
-- ``SourceGate``: the intake's in-memory bound per Codoon source (vendor user id) and per process, before
-  anything is queued.
+- ``UserWork``: per connected user of a vendor with ``WorkLimits``, at most ``fetches`` notification-triggered
+  fetches per ``seconds``, and a notification whose work key (the package's: a day, a record) was handled in the
+  last ``seconds`` is dropped as a duplicate, both before any vendor call. One row per user in Table
+  ``notifywork`` (PartitionKey vendor, RowKey user id) holding the recent keys and fetch times, pruned on every
+  write, so it stays small; claimed with ETag-conditional writes, so every worker shares the bound.
+- ``SourceGate``: the intake's in-memory bound per source (vendor user id) and per process, before anything
+  is queued (``SourceLimits``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.notify.model import SourceLimits, WorkLimits
+
 log = logging.getLogger(__name__)
 
 NOTIFY_WORK_TABLE = "notifywork"
@@ -46,11 +49,7 @@ UNKNOWN_WRITES_PER_MINUTE = 600
 OVERFLOW_FLUSH_SECONDS = 5.0
 FULL_RECHECK_SECONDS = 60.0
 COUNT_ROW, OVERFLOW_ROW = "rows", "overflow"
-CODOON_WINDOW_SECONDS = 3600.0
-CODOON_FETCHES_PER_WINDOW = 12
-GATE_PER_SOURCE = 30  # Codoon notifications queued per vendor user, per GATE_SECONDS, per process
-GATE_PER_PROCESS = 3000  # Codoon notifications queued per GATE_SECONDS, per process
-GATE_SECONDS = 600.0
+GATE_SECONDS = 600.0  # a SourceGate's window, unless its limits say otherwise
 GATE_SOURCES = 10_000  # sources remembered per process (least recently seen forgotten first)
 ATTEMPTS = 8
 
@@ -232,48 +231,41 @@ def expire_unknown(table: TableClient, older_than: timedelta, now: datetime | No
     return deleted
 
 
-class CodoonWork:
-    """Per-user bound and coalescing of Codoon notification work (see the module docstring). Without a table
-    the state is kept in this process only (the command line, tests)."""
+class UserWork:
+    """Per-user bound and coalescing of notification work, under a package's ``WorkLimits`` (see the module
+    docstring). Without a table the state is kept in this process only (the command line, tests)."""
 
-    def __init__(
-        self,
-        table: TableClient | None,
-        clock: Callable[[], float] = time.time,
-        limit: int = CODOON_FETCHES_PER_WINDOW,
-        window: float = CODOON_WINDOW_SECONDS,
-    ) -> None:
+    def __init__(self, table: TableClient | None, clock: Callable[[], float] = time.time) -> None:
         self.table = table
         self.clock = clock
-        self.limit = limit
-        self.window = window
         self._lock = threading.Lock()
-        self._memory: dict[str, dict[str, Any]] = {}
+        self._memory: dict[tuple[str, str], dict[str, Any]] = {}
 
     def ensure(self) -> None:
         if self.table is not None:
             with contextlib.suppress(ResourceExistsError):
                 self.table.create_table()
 
-    def claim(self, vendor: str, user_key: str, keys: Iterable[str]) -> tuple[list[str], str]:
-        """Claim work on ``keys`` for one user: returns (the keys to fetch now, why the others were dropped).
-        Keys handled within the window are duplicates; when the user's fetches in the window reached the limit,
-        nothing is claimed."""
+    def claim(self, vendor: str, user_key: str, keys: Iterable[str], limits: WorkLimits) -> tuple[list[str], str]:
+        """Claim work on ``keys`` for one user: returns (the keys to fetch now, why nothing was claimed). Keys
+        handled within the window are duplicates; when the user's fetches in the window reached the limit,
+        nothing is claimed. A claim of some of the keys returns them with no reason (the caller compares)."""
         wanted = list(dict.fromkeys(keys))
+        window = limits.seconds
         for _ in range(ATTEMPTS):
             now = self.clock()
             state, etag = self._read(vendor, user_key)
-            recent = {k: t for k, t in state.get("recent", {}).items() if t > now - self.window}
-            fetches = [t for t in state.get("fetches", []) if t > now - self.window]
+            recent = {k: t for k, t in state.get("recent", {}).items() if t > now - window}
+            fetches = [t for t in state.get("fetches", []) if t > now - window]
             fresh = [k for k in wanted if k not in recent]
             if not fresh:
-                return [], "a duplicate of a notification handled in the last hour"
-            if len(fetches) >= self.limit:
-                return [], f"over {self.limit} notification fetches an hour for this user"
+                return [], f"a duplicate of a notification handled in the last {_span(window)}"
+            if len(fetches) >= limits.fetches:
+                return [], f"over {limits.fetches} notification fetches in the last {_span(window)} for this user"
             recent.update(dict.fromkeys(fresh, now))
             if self._write(vendor, user_key, {"recent": recent, "fetches": [*fetches, now]}, etag):
-                return fresh, "" if len(fresh) == len(wanted) else "some days were handled in the last hour"
-        raise RuntimeError("could not claim Codoon notification work: too many concurrent updates")
+                return fresh, ""
+        raise RuntimeError(f"could not claim {vendor} notification work: too many concurrent updates")
 
     def release(self, vendor: str, user_key: str, keys: Iterable[str]) -> None:
         """Forget claimed keys after a failure, so the retried message is not dropped as a duplicate (best
@@ -286,12 +278,12 @@ class CodoonWork:
                 if self._write(vendor, user_key, state, etag):
                     return
         except Exception as error:
-            log.warning("notify work: claimed Codoon work not released (%s)", type(error).__name__)
+            log.warning("notify work: claimed %s work not released (%s)", vendor, type(error).__name__)
 
     def _read(self, vendor: str, user_key: str) -> tuple[dict[str, Any], str | None]:
         if self.table is None:
             with self._lock:
-                return json.loads(json.dumps(self._memory.get(user_key, {}))), None
+                return json.loads(json.dumps(self._memory.get((vendor, user_key), {}))), None
         try:
             entity = self.table.get_entity(vendor, user_key)
         except ResourceNotFoundError:
@@ -301,7 +293,7 @@ class CodoonWork:
     def _write(self, vendor: str, user_key: str, state: dict[str, Any], etag: str | None) -> bool:
         if self.table is None:
             with self._lock:
-                self._memory[user_key] = state
+                self._memory[(vendor, user_key)] = state
             return True
         row = {"PartitionKey": vendor, "RowKey": user_key, "state": json.dumps(state, separators=(",", ":"))}
         try:
@@ -323,8 +315,8 @@ class SourceGate:
 
     def __init__(
         self,
-        per_source: int = GATE_PER_SOURCE,
-        per_process: int = GATE_PER_PROCESS,
+        per_source: int,
+        per_process: int,
         seconds: float = GATE_SECONDS,
         sources: int = GATE_SOURCES,
         clock: Callable[[], float] = time.monotonic,
@@ -349,6 +341,20 @@ class SourceGate:
             times.append(now)
             self._all.append(now)
             return True
+
+    @classmethod
+    def of(cls, limits: SourceLimits) -> SourceGate:
+        """The gate of a package's ``SourceLimits``."""
+        return cls(limits.per_source, limits.per_process, limits.seconds, limits.sources)
+
+
+def _span(seconds: float) -> str:
+    """A window's length in words: "hour", "10 minutes", "90 seconds"."""
+    if seconds == 3600:
+        return "hour"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"
 
 
 def _back_off(attempt: int) -> None:

@@ -1,20 +1,22 @@
 """The service behind ``GET|POST|HEAD /api/notify/{vendor}`` (anonymous: the vendor's own proof is checked).
 
-``NotificationIntake.handle`` takes the raw request and returns ``(status, json_body_or_None)``:
+``NotificationIntake.handle`` takes the raw request and returns ``(status, json_body_or_None)``, following the
+vendor package's ``notifications`` part (``shared.notify.model.Notifications``):
 
-- unknown vendor, or a vendor without a client id configured -> 404; HEAD -> 204 without a body;
-  a body over ``MAX_BODY_BYTES`` -> 413; a method the vendor does not use -> 405.
-- Fitbit: ``GET ?verify=`` -> 204 when it equals the configured verification code, else 404. POST: a bad or
-  missing ``X-Fitbit-Signature`` -> 404 (Fitbit's convention); a malformed body -> 400; else 204.
-- WHOOP: a bad or missing signature or timestamp, or a timestamp more than 5 minutes off -> 401; malformed
-  -> 400; else 204. A ``trace_id`` whose message was queued before -> 204 and no second message: its row in
-  the dedup table is written only *after* the queue write succeeded, so a row proves a message exists and a
-  storage failure (or a crash) anywhere before that leaves WHOOP's retry to be queued. Two deliveries racing
-  each other may both be queued (the worker is idempotent); a row that cannot be written is logged, and the
-  answer is still 204 (the message is queued).
-- Codoon (no documented proof): a form with user_id, catalog, resource_id, start_time, end_time -> 200
-  ``{"queued": 1}``; malformed -> 400. Being unsigned, it is bounded per source (vendor user id) and per
-  process before anything is queued (``shared.notify.bounds.SourceGate``): beyond -> 200 ``{"queued": 0}``.
+- unknown vendor, a vendor without notifications, or one without a client id configured -> 404; HEAD -> 204
+  without a body; a body over ``MAX_BODY_BYTES`` -> 413; a method the vendor does not use -> 405.
+- the package's handshake (``Handshake``: a method and a query parameter) -> 204 when the parameter equals the
+  package's configured code (constant time), else the handshake's refusal status; never a body read.
+- POST: the package's ``verify`` on the raw body; a refusal gets the package's ``refused`` status (401 unless
+  the vendor's convention is another); a malformed body -> 400; else 204 (or ``200 {"queued": n}`` for a vendor
+  that reads the count). With a ``dedup_key``, a notification whose key was queued before -> no second message:
+  its row in the dedup table is written only *after* the queue write succeeded, so a row proves a message exists
+  and a storage failure (or a crash) anywhere before that leaves the vendor's retry to be queued. Two deliveries
+  racing each other may both be queued (the worker is idempotent); a row that cannot be written is logged, and
+  the answer is still a success (the message is queued).
+- an unsigned vendor (no ``verify``) is bounded per source (vendor user id) and per process before anything is
+  queued (``shared.notify.bounds.SourceGate`` with the package's ``SourceLimits``): beyond, nothing is queued
+  and the answer is a success with nothing queued.
 - Every accepted notification is one message on queue ``notify-jobs`` before the answer; when storage
   fails the answer is 503 so that the vendor retries, and nothing is acknowledged that was not queued.
 
@@ -37,15 +39,23 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient
 
 from shared.notify.bounds import SourceGate
-from shared.notify.parse import PARSERS, MalformedNotification, Notification
-from shared.notify.verify import WHOOP_MAX_SKEW_SECONDS, SignatureRejected, check_fitbit, check_whoop
+from shared.notify.model import (
+    Handshake,
+    MalformedNotification,
+    Notification,
+    Notifications,
+    SignatureRejected,
+    SignedRequest,
+)
 from shared.table_keys import table_key
 from shared.telemetry import count_notification
+from shared.vendors.registry import vendors
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
 Response = tuple[int, dict[str, Any] | None]
+_PUBLIC = {401: "invalid signature", 403: "forbidden", 404: "not found"}
 
 
 class VendorSecretLike(Protocol):
@@ -53,6 +63,8 @@ class VendorSecretLike(Protocol):
     def client_id(self) -> str: ...
     @property
     def client_secret(self) -> str: ...
+    @property
+    def extra(self) -> Mapping[str, str]: ...
 
 
 class SettingsLike(Protocol):
@@ -72,12 +84,16 @@ def _error(status: int, message: str) -> Response:
     return status, {"error": message}
 
 
+def _accepted(spec: Notifications, queued: int) -> Response:
+    return (200, {"queued": queued}) if spec.answers_count else (204, None)
+
+
 class NotificationIntake:
     """Thread-safe: one instance serves every request of a worker process.
 
-    ``clock`` returns epoch seconds (WHOOP's timestamp window, ``received_at``). Storage calls carry no SDK
-    retries (the SDK's first back-off is 15 s, beyond Fitbit's 5 s deadline) and short timeouts; a call that
-    fails fast is tried once more."""
+    ``clock`` returns epoch seconds (signature time windows, ``received_at``). Storage calls carry no SDK
+    retries (the SDK's first back-off is 15 s, beyond the shortest vendor deadline, 5 s) and short timeouts; a
+    call that fails fast is tried once more. ``gates`` holds the ``SourceGate`` of each unsigned vendor."""
 
     def __init__(
         self,
@@ -85,28 +101,33 @@ class NotificationIntake:
         queue: QueueClient,
         dedup_table: TableClient,
         clock: Callable[[], float] = time.time,
-        fitbit_verify_code: str = "",
         *,
         storage_timeout: float = 2.0,
-        max_skew: float = WHOOP_MAX_SKEW_SECONDS,
     ) -> None:
-        self._secrets = {
-            name: vendor.client_secret
+        self._specs: dict[str, Notifications] = {
+            name: vendor.notifications for name, vendor in vendors().items() if vendor.notifications is not None
+        }
+        enabled = {
+            name: vendor
             for name, vendor in settings.vendors.items()
-            if name in PARSERS and vendor.client_id and vendor.client_secret
+            if name in self._specs and vendor.client_id and vendor.client_secret
+        }
+        self._secrets = {name: vendor.client_secret for name, vendor in enabled.items()}
+        self._codes = {
+            name: vendor.extra.get(handshake.setting, "")
+            for name, vendor in enabled.items()
+            if (handshake := self._specs[name].handshake) is not None
         }
         self.queue = queue
         self.dedup = dedup_table
         self.clock = clock
-        self._verify_code = fitbit_verify_code
-        self._max_skew = max_skew
         self._call: dict[str, Any] = {
             "retry_total": 0,
             "connection_timeout": storage_timeout,
             "read_timeout": storage_timeout,
         }
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="notify-enqueue")
-        self.codoon_gate = SourceGate()  # Codoon signs nothing: bound what one source (and this process) queues
+        self.gates = {name: SourceGate.of(spec.unsigned) for name, spec in self._specs.items() if spec.unsigned}
 
     def ensure(self) -> None:
         """Create the queue and the dedup table (idempotent; the infrastructure creates them in Azure)."""
@@ -120,7 +141,8 @@ class NotificationIntake:
     def handle(
         self, vendor: str, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
     ) -> Response:
-        if vendor not in PARSERS:
+        spec = self._specs.get(vendor)
+        if spec is None:
             log.warning("notify rejected: unknown vendor %r", vendor[:32])
             return _error(404, "not found")
         if vendor not in self._secrets:
@@ -131,30 +153,30 @@ class NotificationIntake:
             return 204, None
         if len(body) > MAX_BODY_BYTES:
             return self._reject(vendor, 413, f"body larger than {MAX_BODY_BYTES} bytes", "body too large")
-        if vendor == "fitbit" and method == "GET":
-            return self._fitbit_verify(query)
-        if method != "POST":
+        if spec.handshake is not None and method == spec.handshake.method.upper():
+            return self._handshake(vendor, spec.handshake, query)
+        if method not in spec.methods:
             return self._reject(vendor, 405, f"method {method[:10]!r} not allowed", "method not allowed")
-        lowered = {key.lower(): value for key, value in headers.items()}
         now = self.clock()
+        if spec.verify is not None:
+            lowered = {key.lower(): value for key, value in headers.items()}
+            try:
+                spec.verify(SignedRequest(self._secrets[vendor], lowered, body, now))
+            except SignatureRejected as rejected:
+                return self._reject(vendor, spec.refused, rejected.reason, _PUBLIC.get(spec.refused, "refused"))
         try:
-            self._check_signature(vendor, lowered, body, now)
-        except SignatureRejected as rejected:
-            if vendor == "fitbit":  # Fitbit's convention: a wrong signature is answered 404
-                return self._reject(vendor, 404, rejected.reason, "not found")
-            return self._reject(vendor, 401, rejected.reason, "invalid signature")
-        try:
-            notifications = PARSERS[vendor](body, _iso(now))
+            notifications = spec.parse(body, _iso(now))
         except MalformedNotification as error:
             return self._reject(vendor, 400, str(error), str(error))
-        if vendor == "codoon":
-            notifications = [n for n in notifications if self.codoon_gate.allow(n.vendor_user_id)]
+        gate = self.gates.get(vendor)
+        if gate is not None:
+            notifications = [n for n in notifications if gate.allow(n.vendor_user_id)]
             if not notifications:
-                log.info("notify bounded vendor=codoon: over the per-source or per-process bound, not queued")
+                log.info("notify bounded vendor=%s: over the per-source or per-process bound, not queued", vendor)
                 count_notification(vendor, "bounded")
-                return 200, {"queued": 0}  # Codoon reads only the status and never retries
+                return _accepted(spec, 0)
         try:
-            queued = self._accept(vendor, notifications)
+            queued = self._accept(spec, notifications)
         except StorageUnavailable as error:
             log.error("notify not queued vendor=%s count=%d reason=%s", vendor, len(notifications), error)
             count_notification(vendor, "not_queued")
@@ -163,57 +185,45 @@ class NotificationIntake:
         count_notification(vendor, "queued")
         if queued < len(notifications):
             count_notification(vendor, "duplicate")
-        if vendor == "codoon":
-            return 200, {"queued": queued}
-        return 204, None
+        return _accepted(spec, queued)
 
     def _reject(self, vendor: str, status: int, reason: str, public: str) -> Response:
         count_notification(vendor, f"rejected_{status}")
         log.warning("notify rejected vendor=%s status=%d reason=%s", vendor, status, reason)
         return _error(status, public)
 
-    def _fitbit_verify(self, query: Mapping[str, str]) -> Response:
-        presented = query.get("verify")
-        if not self._verify_code:
-            return self._reject("fitbit", 404, "verify handshake but no verification code configured", "not found")
+    def _handshake(self, vendor: str, handshake: Handshake, query: Mapping[str, str]) -> Response:
+        refused, public = handshake.refused, _PUBLIC.get(handshake.refused, "refused")
+        code = self._codes.get(vendor, "")
+        presented = query.get(handshake.parameter)
+        if not code:
+            return self._reject(vendor, refused, "handshake but no verification code configured", public)
         if presented is None:
-            return self._reject("fitbit", 404, "GET without verify", "not found")
-        if not hmac.compare_digest(presented.encode("utf-8", "replace"), self._verify_code.encode("utf-8")):
-            # Fitbit sends a deliberately wrong code as well and expects 404 for it
-            log.info("notify fitbit verify: code does not match (404)")
-            return _error(404, "not found")
-        log.info("notify fitbit verify: code matches (204)")
+            return self._reject(vendor, refused, f"handshake without {handshake.parameter}", public)
+        if not hmac.compare_digest(presented.encode("utf-8", "replace"), code.encode("utf-8")):
+            # a vendor may send a deliberately wrong code as well, and expect the refusal for it
+            log.info("notify handshake vendor=%s: code does not match (%d)", vendor, refused)
+            return _error(refused, public)
+        log.info("notify handshake vendor=%s: code matches (204)", vendor)
         return 204, None
-
-    def _check_signature(self, vendor: str, headers: Mapping[str, str], body: bytes, now: float) -> None:
-        secret = self._secrets[vendor]
-        if vendor == "fitbit":
-            check_fitbit(secret, body, headers.get("x-fitbit-signature"))
-        elif vendor == "whoop":
-            check_whoop(
-                secret,
-                body,
-                headers.get("x-whoop-signature"),
-                headers.get("x-whoop-signature-timestamp"),
-                now,
-                self._max_skew,
-            )
-        # Codoon documents no signature: anyone may post; the worker only pulls with the user's own token
 
     # -- storage ---------------------------------------------------------------------------------------
 
-    def _accept(self, vendor: str, notifications: list[Notification]) -> int:
-        """Queue every notification (WHOOP: unless its trace_id was queued before). Returns how many were queued."""
-        if vendor != "whoop":
+    def _accept(self, spec: Notifications, notifications: list[Notification]) -> int:
+        """Queue every notification (with a dedup key: unless its key was queued before). Returns how many were
+        queued."""
+        if spec.dedup_key is None:
             self._enqueue_all(notifications)
             return len(notifications)
         queued = 0
         for notification in notifications:
-            if self._was_queued(notification):
-                log.info("notify duplicate collapsed vendor=whoop trace_id=%r", notification.trace_id)
+            key = spec.dedup_key(notification)
+            if key is not None and self._was_queued(key, notification.vendor):
+                log.info("notify duplicate collapsed vendor=%s key=%r", notification.vendor, key)
                 continue
             self._enqueue(notification)
-            self._record_queued(notification)
+            if key is not None:
+                self._record_queued(key, notification)
             queued += 1
         return queued
 
@@ -237,15 +247,10 @@ class NotificationIntake:
                     raise StorageUnavailable(f"queue write failed ({type(error).__name__})") from None
                 time.sleep(0.05)
 
-    @staticmethod
-    def _dedup_key(notification: Notification) -> tuple[str, str]:
-        return table_key(notification.trace_id or ""), notification.vendor
-
-    def _was_queued(self, notification: Notification) -> bool:
-        """Whether a message for this trace_id was queued before (its row exists)."""
-        partition, row = self._dedup_key(notification)
+    def _was_queued(self, key: str, vendor: str) -> bool:
+        """Whether a message for this dedup key was queued before (its row exists)."""
         try:
-            self.dedup.get_entity(partition, row, select=["PartitionKey"], **self._call)
+            self.dedup.get_entity(table_key(key), vendor, select=["PartitionKey"], **self._call)
         except ResourceNotFoundError as error:
             if getattr(error, "error_code", None) == "TableNotFound":
                 raise StorageUnavailable("dedup table does not exist") from None
@@ -254,12 +259,11 @@ class NotificationIntake:
             raise StorageUnavailable(f"dedup read failed ({type(error).__name__})") from None
         return True
 
-    def _record_queued(self, notification: Notification) -> None:
-        """Write the trace_id's row once its message is queued; best effort: without it, a retry is queued again."""
-        partition, row = self._dedup_key(notification)
+    def _record_queued(self, key: str, notification: Notification) -> None:
+        """Write the key's row once its message is queued; best effort: without it, a retry is queued again."""
         entity = {
-            "PartitionKey": partition,
-            "RowKey": row,
+            "PartitionKey": table_key(key),
+            "RowKey": notification.vendor,
             "received_at": notification.received_at,
             "kind": notification.kind,
             "vendor_user_id": notification.vendor_user_id,
@@ -268,6 +272,7 @@ class NotificationIntake:
             self.dedup.upsert_entity(entity, mode=UpdateMode.REPLACE, **self._call)
         except Exception as error:
             log.warning(
-                "notify dedup row not written vendor=whoop (%s): the message is queued; a retry would be queued again",
+                "notify dedup row not written vendor=%s (%s): the message is queued; a retry would be queued again",
+                notification.vendor,
                 type(error).__name__,
             )

@@ -1,12 +1,12 @@
 """Reconciliation: a connection whose notifications have gone quiet gets a live pull, so a missed notification
-costs latency, not data (vendors do lose webhooks: WHOOP retries for about an hour, Codoon never).
+costs latency, not data (vendors do lose webhooks: some retry for an hour, some never).
 
-The rule: a usable WHOOP, Fitbit or Codoon connection that has had at least one notification (a row in
+The rule: a usable connection of a vendor with notifications that has had at least one notification (a row in
 ``notifyactivity``, kept by ``shared.notify.worker``) is *quiet* when its last notification is older than
 ``max(QUIET_FACTOR x usual gap, QUIET_FLOOR_SECONDS)`` (3 x the usual gap, at least 6 hours). Without a usual gap
 yet (a single notification so far) the floor applies. The floor keeps a user whose notifications come in quick
 bursts from being pulled on every run; the factor keeps an irregular user (a sync a day) from counting as quiet
-after one late sync. Gaps under a minute (one Fitbit batch) do not enter the usual gap (see the worker).
+after one late sync. Gaps under a minute (one batch) do not enter the usual gap (see the worker).
 
 Once reconciled, a connection is not reconciled again until as long a quiet period has passed since
 (``reconciled_at`` on its row), so a user who stopped wearing the device costs one pull per quiet period, not
@@ -29,10 +29,10 @@ from shared.pull.planner import live_jobs
 from shared.pull.pull_state import PullStateStore
 from shared.registry import USABLE, Connection, ConnectionRegistry
 from shared.settings import Settings
+from shared.vendors.registry import vendors
 
 log = logging.getLogger(__name__)
 
-RECONCILED_VENDORS = ("whoop", "fitbit", "codoon")
 QUIET_FACTOR = 3.0
 QUIET_FLOOR_SECONDS = 6 * 3600.0
 
@@ -47,12 +47,13 @@ def quiet_after(usual_gap_seconds: float | None) -> float:
 def quiet_connections(
     registry: ConnectionRegistry, activity_table: TableClient, now: float | None = None
 ) -> Iterator[Connection]:
-    """Usable WHOOP/Fitbit/Codoon connections with notifications before, quiet for longer than usual (see the
-    module docstring). ``now``: epoch seconds (default: the current time)."""
+    """Usable connections with notifications before, quiet for longer than usual (see the module docstring).
+    ``now``: epoch seconds (default: the current time)."""
     moment = time.time() if now is None else now
+    notified = {name for name, vendor in vendors().items() if vendor.notifications is not None}
     for row in activity_table.list_entities():
         vendor, user_id = str(row["PartitionKey"]), str(row["RowKey"])
-        if vendor not in RECONCILED_VENDORS:
+        if vendor not in notified:
             continue
         last_at, usual = activity_at(row)
         if last_at <= 0:

@@ -2,7 +2,8 @@
 
 ``NotificationWorker.handle(body)`` returns a ``WorkResult`` or raises:
 
-- a body that is not a notification message -> ``MalformedNotification`` (the queue retries it into poison);
+- a body that is not a notification message, or names a vendor without notifications ->
+  ``MalformedNotification`` (the queue retries it into poison);
 - a transient vendor failure (``DataCallFailed`` with ``transient``), a token refresh that failed for a reason
   other than a refused grant, a storage failure -> the exception propagates: the queue retries the message and,
   after ``maxDequeueCount`` deliveries, parks it in ``notify-jobs-poison`` (``python -m shared replay-poison``).
@@ -13,36 +14,26 @@ Everything else is an answer, not an exception, so nothing is retried forever:
   user in Table ``notifyunknown`` (PartitionKey vendor, RowKey vendor user id: ``count``, ``last_kind``,
   ``first_at``, ``last_at``), at most ``UNKNOWN_CAP`` per vendor, the rest counted in one overflow row
   (``shared.notify.bounds.UnknownUsers``; ``expire_unknown`` is the cleanup);
-- a connection that is not usable (reauth required, disconnected, ...) or a vendor not enabled -> ``ignored``;
-- WHOOP ``sleep.updated`` / ``workout.updated``: the record by id, landed with the pull's writer on the local
-  date of ``shared.vendors.whoop.data.local_date``; ``recovery.updated`` (whose id is the *sleep's* UUID): the sleep
-  gives the ``cycle_id``, then ``/v2/cycle/{id}/recovery`` lands as ``recovery`` with record id ``cycle_id``
-  on the cycle's local date, exactly as the pull lands it; the cycle read for that date is landed as ``cycle``
-  too (WHOOP sends no cycle events). A 404 -> ``ignored`` (deleted meanwhile);
-- WHOOP ``*.deleted``: the raw and curated blobs of the record are removed, on whatever date they landed
-  (ids compared case-insensitively: they are UUIDs). ``recovery.deleted`` names the sleep: the recovery is
-  found through the landed sleep's ``cycle_id`` and, when that sleep is gone already (a ``sleep.deleted``
-  processed first), by reading the user's ``RECOVERY_SCAN`` most recent raw recoveries for a matching
-  ``sleep_id``: an older recovery is left for a backfill to sort out;
-- Fitbit ``sleep`` / ``activities`` for a date: the pull of that collection's data types for that single date
-  (``FITBIT_TYPES``; ``body`` and ``foods`` have none here -> ``ignored``). These one-day jobs do not move the
-  pull's watermark (it promises every earlier date has landed): ``PullJob.moves_watermark`` is off;
-- Fitbit ``userRevokedAccess`` / ``deleteUser`` -> the connection becomes ``reauth_required`` with last_error
+- a notification whose action is ``revoked`` -> the connection becomes ``reauth_required`` with last_error
   "revoked at the vendor"; no data is deleted;
-- Codoon (unsigned: bounded first, ``shared.notify.bounds.CodoonWork``: a route or (catalog, day) handled in the
-  last hour is dropped as a duplicate, and a user gets at most ``CODOON_FETCHES_PER_WINDOW`` notification
-  fetches an hour; both -> ``ignored`` before any vendor call): ``gps_sports`` (``ROUTE_CATALOGS``) names a
-  route by its ``resource_id`` (its times are empty, as Codoon's document says) -> ``get_route_by_id``, landed
-  as ``route`` with that id on the day of its ``start_time``; any other catalog -> the ``tracker`` pull (plus
-  ``sleep`` / ``body`` when the catalog names them) for the +08:00 days from ``start_time`` to ``end_time``
-  (local "YYYY-MM-DD HH:MM:SS" or epoch seconds/milliseconds; at most ``CODOON_MAX_DAYS`` days, ending at
-  ``end_time``, none after today or older than ``CODOON_MAX_AGE_DAYS``; unreadable times: the Codoon "today")
-  that were not handled in the last hour.
+- a connection that is not usable (reauth required, disconnected, ...) or a vendor not enabled -> ``ignored``;
+- otherwise the vendor package's ``work`` says what the notification asks for (``shared.notify.model``), and
+  this engine does it:
+  - ``Fetch``: the package's calls with the connection's ``ConnectionApi`` (token, rate budget, live priority),
+    each record returned landed with the pull's writer under its data type -> ``landed``; gone at the vendor
+    (404) -> ``ignored``;
+  - ``Pull``: the pull of those data types for those local days, as jobs that do not move the pull's watermark
+    (it promises every earlier date has landed): ``PullJob.moves_watermark`` is off; what a pull leaves when it
+    runs out of time or rate budget continues in a ``pull-jobs`` message;
+  - ``Delete``: the raw and curated blobs of the record, on whatever date they landed -> ``deleted``;
+  - ``Ignore`` -> ``ignored`` (``bounded``: dropped by the package's ``WorkLimits``, see
+    ``shared.notify.bounds.UserWork``; claimed work is released when the step fails, so the retried message is
+    not a duplicate).
 
 Each notification of a known connection also updates its row in Table ``notifyactivity`` (PartitionKey
 vendor, RowKey user id): ``last_at`` (epoch seconds of ``received_at``), ``usual_gap_seconds`` (an exponentially
-weighted mean of the gaps, weight ``GAP_WEIGHT``; gaps under ``MIN_GAP_SECONDS`` are one burst, e.g. a Fitbit
-batch, and do not count) and ``notifications``. A redelivered or older message leaves the row alone.
+weighted mean of the gaps, weight ``GAP_WEIGHT``; gaps under ``MIN_GAP_SECONDS`` are one burst, e.g. a batch of
+notifications, and do not count) and ``notifications``. A redelivered or older message leaves the row alone.
 ``shared.notify.reconcile`` reads it. Logs name a connection by its digest, never a user id or a token.
 """
 
@@ -52,12 +43,11 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import requests
 from azure.core import MatchConditions
@@ -69,8 +59,18 @@ from azure.storage.queue import QueueClient
 from shared.landing import Landed
 from shared.layout import user_segment
 from shared.naming import log_id
-from shared.notify.bounds import CodoonWork, UnknownUsers
-from shared.notify.parse import MalformedNotification, Notification
+from shared.notify.bounds import UnknownUsers, UserWork
+from shared.notify.model import (
+    REVOKED,
+    Delete,
+    Fetch,
+    Ignore,
+    MalformedNotification,
+    Notification,
+    Notifications,
+    Pull,
+    Step,
+)
 from shared.pull.jobs import PullJob
 from shared.pull.model import Fetched
 from shared.pull.puller import Puller, PullOutcome, PullStatus
@@ -82,25 +82,13 @@ from shared.settings import Settings
 from shared.table_keys import table_key
 from shared.telemetry import count_notification, count_records_landed, operation
 from shared.token_service import Outcome, TokenService, TokenUnavailable
-from shared.vendors.codoon import data as codoon
-from shared.vendors.whoop import data as whoop
+from shared.vendors.registry import vendors
 
 log = logging.getLogger(__name__)
 
 NOTIFY_UNKNOWN_TABLE = "notifyunknown"
 NOTIFY_ACTIVITY_TABLE = "notifyactivity"
 
-WHOOP_SINGLE: Mapping[str, str] = {"sleep": "/v2/activity/sleep", "workout": "/v2/activity/workout"}
-WHOOP_COLLECTIONS = frozenset({"sleep", "workout", "recovery"})
-FITBIT_TYPES: Mapping[str, tuple[str, ...]] = {
-    "sleep": ("sleep", "hrv", "br", "spo2"),
-    "activities": ("activities", "steps", "calories", "distance", "heart"),
-}
-ROUTE_CATALOGS = frozenset({"gps_sports", "route", "routes"})
-CODOON_OFFSET = timezone(timedelta(hours=8))
-CODOON_MAX_DAYS = 7
-CODOON_MAX_AGE_DAYS = 30
-RECOVERY_SCAN = 60
 GAP_WEIGHT = 0.2
 MIN_GAP_SECONDS = 60.0
 TABLE_ATTEMPTS = 8
@@ -156,36 +144,75 @@ def _epoch(received_at: str, fallback: float) -> float:
     return fallback
 
 
-def _id_of(record: Any, key: str) -> str:
-    value = record.get(key) if isinstance(record, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise ValueError(f"the vendor's record has no {key!r}")
-    return str(value)
+class _Landed:
+    """The raw records landed for one connection (``shared.notify.model.LandedRecords``)."""
 
+    def __init__(self, sink: RecordSink, vendor: str, user_id: str) -> None:
+        self.container = sink.raw.container
+        self.vendor, self.user_id = vendor, user_id
 
-def _codoon_day(raw: str | None) -> date | None:
-    """A Codoon notification time as a +08:00 date: local "YYYY-MM-DD[ HH:MM:SS]" or epoch (milli)seconds."""
-    if not raw:
-        return None
-    text = raw.strip()
-    if text.isdigit():
-        seconds = int(text) / (1000 if len(text) >= 12 else 1)
+    def copies(self, data_type: str, record_id: str) -> Iterator[Any]:
+        for name in blobs_of(self.container, self.vendor, data_type, self.user_id, record_id, ".json"):
+            content = self._read(name)
+            if content is not None:
+                yield content
+
+    def newest(self, data_type: str, limit: int) -> Iterator[tuple[str, Any]]:
+        prefix = f"{self.vendor}/{data_type}/{user_segment(self.user_id)}/"
+        names = sorted((blob.name for blob in self.container.list_blobs(name_starts_with=prefix)), reverse=True)
+        for name in names[:limit]:  # "date=YYYY-MM-DD" sorts by date: newest first
+            content = self._read(name)
+            if content is not None:
+                yield name.rsplit("/", 1)[-1].removesuffix(".json"), content
+
+    def _read(self, name: str) -> Any:
         try:
-            return datetime.fromtimestamp(seconds, CODOON_OFFSET).date()
-        except (OverflowError, OSError, ValueError):
+            return json.loads(self.container.download_blob(name).readall())
+        except (ResourceNotFoundError, ValueError):
             return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        return None
+
+
+class _Context:
+    """What a package's ``work`` may use (``shared.notify.model.WorkContext``); remembers what it claimed."""
+
+    def __init__(self, worker: NotificationWorker, spec: Notifications, connection: Connection) -> None:
+        self.now = worker.clock()
+        self.landed = _Landed(worker.sink, connection.vendor, connection.user_id)
+        self._work, self._limits = worker.user_work, spec.work_limits
+        self._vendor, self._user_key = connection.vendor, table_key(connection.user_id)
+        self.claimed: list[str] = []
+
+    def claim(self, keys: Iterable[str]) -> tuple[list[str], str]:
+        if self._limits is None:
+            raise TypeError(f"{self._vendor} declares no work limits to claim work under")
+        claimed, why = self._work.claim(self._vendor, self._user_key, keys, self._limits)
+        self.claimed += claimed
+        return claimed, why
+
+    def release(self) -> None:
+        if self.claimed:
+            self._work.release(self._vendor, self._user_key, self.claimed)
+
+
+def blobs_of(
+    container: ContainerClient, vendor: str, data_type: str, user_id: str, record_id: str, suffix: str
+) -> Iterator[str]:
+    """The names of a record's blobs (any date; the id compared case-insensitively)."""
+    prefix = f"{vendor}/{data_type}/{user_segment(user_id)}/"
+    wanted = f"{record_id}{suffix}".lower()
+    for blob in container.list_blobs(name_starts_with=prefix):
+        if blob.name.rsplit("/", 1)[-1].lower() == wanted:
+            yield blob.name
 
 
 class NotificationWorker:
     """Thread-safe; one instance serves every ``notify-jobs`` message of a worker process.
 
     ``activity_table`` (``notifyactivity``) receives the per-connection notification times the reconciliation
-    reads; without it they are not recorded. ``pull_queue`` (``pull-jobs``) takes what a Fitbit/Codoon pull
-    left when it ran out of time or rate budget; without it the message is retried (``PullDeferred``)."""
+    reads; without it they are not recorded. ``pull_queue`` (``pull-jobs``) takes what a notification's pull
+    left when it ran out of time or rate budget; without it the message is retried (``PullDeferred``).
+    ``work_table`` (``notifywork``) shares the per-user ``WorkLimits`` between workers; without it they hold
+    in this process only."""
 
     def __init__(
         self,
@@ -215,7 +242,10 @@ class NotificationWorker:
         self.pull_queue = pull_queue
         self.clock = clock
         self.unknown_users = UnknownUsers(unknown_table, clock)
-        self.codoon_work = CodoonWork(work_table, clock)
+        self.user_work = UserWork(work_table, clock)
+        self._specs: dict[str, Notifications] = {
+            name: vendor.notifications for name, vendor in vendors().items() if vendor.notifications is not None
+        }
 
     def ensure(self) -> None:
         """Create the worker's tables (idempotent; the infrastructure creates them in Azure)."""
@@ -223,13 +253,13 @@ class NotificationWorker:
             if table is not None:
                 with contextlib.suppress(ResourceExistsError):
                     table.create_table()
-        self.codoon_work.ensure()
+        self.user_work.ensure()
 
     # -- one message -----------------------------------------------------------------------------------
 
     def handle(self, body: str | bytes) -> WorkResult:
         notification = Notification.from_message(body)
-        if notification.vendor not in ("whoop", "fitbit", "codoon"):
+        if notification.vendor not in self._specs:
             raise MalformedNotification("notification message names an unknown vendor")
         with operation("notify_work", vendor=notification.vendor) as op:
             result = self._handle(notification, op.bind)
@@ -249,7 +279,7 @@ class NotificationWorker:
         result.user_id = connection.user_id
         bind(user_id=connection.user_id)
         self._note_activity(connection, _epoch(n.received_at, self.clock()))
-        if n.action == "revoked":
+        if n.action == REVOKED:
             return self._revoke(connection, result)
         if n.vendor not in self.settings.vendors:
             result.detail = "vendor not enabled"
@@ -258,12 +288,7 @@ class NotificationWorker:
             result.detail = f"connection is {connection.status.value}"
             return result
         try:
-            if n.vendor == "whoop":
-                self._whoop(connection, n, result)
-            elif n.vendor == "fitbit":
-                self._fitbit(connection, n, result)
-            else:
-                self._codoon(connection, n, result)
+            self._work(self._specs[n.vendor], connection, n, result)
         except TokenUnavailable as error:
             if error.outcome is not Outcome.REAUTH_REQUIRED:
                 raise  # the refresh failed for now: retry the message later
@@ -322,133 +347,57 @@ class NotificationWorker:
             result.outcome, result.detail = WorkOutcome.REVOKED, "connection now reauth_required"
         elif connection.status is Status.REAUTH_REQUIRED:
             result.outcome, result.detail = WorkOutcome.REVOKED, "connection was reauth_required already"
-        else:  # disconnected here first (our own revoke is what Fitbit reports), or the vendor retired
+        else:  # disconnected here first (a vendor may report our own revoke), or the vendor retired
             result.detail = f"connection is {connection.status.value}"
         return result
 
-    # -- WHOOP -----------------------------------------------------------------------------------------
+    # -- what the package asks for --------------------------------------------------------------------
 
-    def _whoop(self, connection: Connection, n: Notification, result: WorkResult) -> None:
-        if n.collection not in WHOOP_COLLECTIONS or n.action not in ("updated", "deleted"):
-            result.detail = "not a WHOOP event this app handles"
-            return
-        if not n.record_id:
-            raise MalformedNotification("WHOOP notification message has no record id")
-        if n.action == "deleted":
-            self._whoop_delete(connection, n.collection, n.record_id, result)
-            return
+    def _work(self, spec: Notifications, connection: Connection, n: Notification, result: WorkResult) -> None:
+        context = _Context(self, spec, connection)
+        try:
+            step = spec.work(n, context)
+            self._do(step, connection, result)
+        except Exception:
+            context.release()  # a retried message must not be a duplicate of itself
+            raise
+
+    def _do(self, step: Step, connection: Connection, result: WorkResult) -> None:
+        match step:
+            case Fetch():
+                self._fetch(step, connection, result)
+            case Pull():
+                self._pull(connection, step.data_types, step.first, step.last, result)
+                if step.note:
+                    result.detail = "; ".join(filter(None, (result.detail, step.note)))
+            case Delete():
+                self._delete(step, connection, result)
+            case Ignore():
+                result.detail = step.detail
+                if step.bounded:
+                    count_notification(connection.vendor, "worker_bounded")
+
+    def _fetch(self, step: Fetch, connection: Connection, result: WorkResult) -> None:
         api = self._api(connection)
         try:
-            if n.collection == "recovery":
-                self._whoop_recovery(api, connection, n.record_id, result)
-            else:
-                path = f"{WHOOP_SINGLE[n.collection]}/{quote(n.record_id, safe='')}"
-                record = api.get(path)
-                if not isinstance(record, dict):
-                    raise ValueError(f"WHOOP {n.collection} is not a JSON object")
-                day = whoop.local_date(n.collection, record)
-                self._land(connection, n.collection, Fetched(_id_of(record, "id"), day, record, path), result)
+            fetched = list(step.run(api))  # every call made before anything lands
         finally:
             result.requests += api.requests_sent
+        for data_type, record in fetched:
+            self._land(connection, data_type, record, result)
 
-    def _whoop_recovery(self, api: ConnectionApi, connection: Connection, sleep_id: str, result: WorkResult) -> None:
-        sleep = api.get(f"{WHOOP_SINGLE['sleep']}/{quote(sleep_id, safe='')}")
-        cycle_id = _id_of(sleep, "cycle_id")
-        recovery_path = f"/v2/cycle/{quote(cycle_id, safe='')}/recovery"
-        recovery = api.get(recovery_path)
-        cycle_path = f"/v2/cycle/{quote(cycle_id, safe='')}"
-        cycle = api.get(cycle_path)
-        if not isinstance(recovery, dict) or not isinstance(cycle, dict):
-            raise ValueError("WHOOP recovery or cycle is not a JSON object")
-        day = whoop.local_date("cycle", cycle)
-        self._land(connection, "recovery", Fetched(_id_of(recovery, "cycle_id"), day, recovery, recovery_path), result)
-        self._land(connection, "cycle", Fetched(_id_of(cycle, "id"), day, cycle, cycle_path), result)
-
-    def _whoop_delete(self, connection: Connection, collection: str, record_id: str, result: WorkResult) -> None:
+    def _delete(self, step: Delete, connection: Connection, result: WorkResult) -> None:
         result.outcome = WorkOutcome.DELETED
-        target = record_id
-        if collection == "recovery":
-            found = self._recovery_of_sleep(connection.user_id, record_id)
-            if found is None:
-                result.detail = "no landed recovery of that sleep found"
-                return
-            target = found
-        removed = self._remove(connection.vendor, collection, connection.user_id, target)
+        if step.record_id is None:
+            result.detail = step.missing
+            return
+        removed = self._remove(connection.vendor, step.data_type, connection.user_id, step.record_id)
         result.deleted += removed
-        result.data_types.append(collection)
+        result.data_types.append(step.data_type)
         if not removed:
             result.detail = "nothing had landed"
 
-    # -- Fitbit ----------------------------------------------------------------------------------------
-
-    def _fitbit(self, connection: Connection, n: Notification, result: WorkResult) -> None:
-        types = FITBIT_TYPES.get(n.collection, ())
-        if not types:
-            result.detail = f"no data types pulled for the {n.collection} collection"
-            return
-        if not n.date:
-            raise MalformedNotification("Fitbit notification message has no date")
-        day = date.fromisoformat(n.date)
-        self._pull(connection, types, day, day, result)
-
-    # -- Codoon ----------------------------------------------------------------------------------------
-
-    def _codoon(self, connection: Connection, n: Notification, result: WorkResult) -> None:
-        """Unsigned, so bounded before any vendor call (``shared.notify.bounds.CodoonWork``): a route or day
-        handled in the last hour is a duplicate, and a user gets at most so many notification fetches an hour."""
-        catalog = n.collection.lower()
-        route = catalog in ROUTE_CATALOGS and bool(n.record_id)
-        days = [] if route else self._codoon_days(n)
-        if not route and not days:
-            result.detail = f"no day in the last {CODOON_MAX_AGE_DAYS} days (left to the pull)"
-            return
-        keys = [f"route:{(n.record_id or '').lower()}"] if route else [f"{catalog}:{day}" for day in days]
-        user_key = table_key(connection.user_id)
-        claimed, why = self.codoon_work.claim("codoon", user_key, keys)
-        if not claimed:
-            result.detail = why
-            count_notification("codoon", "worker_bounded")
-            return
-        try:
-            if route:
-                self._codoon_route(connection, n.record_id or "", result)
-                return
-            types = ["tracker"]
-            if "sleep" in catalog:
-                types.append("sleep")
-            if "body" in catalog or "weight" in catalog:
-                types.append("body")
-            fresh = sorted(date.fromisoformat(key.split(":", 1)[1]) for key in claimed)
-            self._pull(connection, types, fresh[0], fresh[-1], result)
-            if why:
-                result.detail = "; ".join(filter(None, (result.detail, why)))
-        except Exception:
-            self.codoon_work.release("codoon", user_key, claimed)  # a retried message must not be a duplicate
-            raise
-
-    def _codoon_days(self, n: Notification) -> list[date]:
-        """The +08:00 days from ``start_time`` to ``end_time`` (at most ``CODOON_MAX_DAYS``, ending at
-        ``end_time``, none after today or more than ``CODOON_MAX_AGE_DAYS`` ago; unreadable times: today)."""
-        today = datetime.fromtimestamp(self.clock(), CODOON_OFFSET).date()
-        first, last = _codoon_day(n.start_time), _codoon_day(n.end_time)
-        first, last = first or last or today, last or first or today
-        first, last = min(first, last, today), min(max(first, last), today)
-        first = max(first, last - timedelta(days=CODOON_MAX_DAYS - 1), today - timedelta(days=CODOON_MAX_AGE_DAYS))
-        return [first + timedelta(days=k) for k in range((last - first).days + 1)]
-
-    def _codoon_route(self, connection: Connection, route_id: str, result: WorkResult) -> None:
-        """The route a ``gps_sports`` notification names: ``get_route_by_id``'s ``data``, landed with the
-        notified id on the date of its ``start_time`` (the route itself carries no id)."""
-        api = self._api(connection)
-        body = {"route_id": route_id}
-        try:
-            route = codoon.data_of("get_route_by_id", api.post("/get_route_by_id", body), dict)
-        finally:
-            result.requests += api.requests_sent
-        source = f"/get_route_by_id?{urlencode(body)}"
-        self._land(connection, "route", Fetched(route_id, codoon.route_day(route), route, source), result)
-
-    # -- pulls of whole days (Fitbit, Codoon) ----------------------------------------------------------
+    # -- pulls of whole days ---------------------------------------------------------------------------
 
     def _pull(
         self, connection: Connection, types: tuple[str, ...] | list[str], first: date, last: date, result: WorkResult
@@ -494,50 +443,18 @@ class NotificationWorker:
         """Remove a record's raw and curated blobs on whatever date they landed; returns the raw ones removed."""
         removed = 0
         for container, suffix in self._containers():
-            for name in self._blobs_of(container, vendor, data_type, user_id, record_id, suffix):
+            for name in blobs_of(container, vendor, data_type, user_id, record_id, suffix):
                 with contextlib.suppress(ResourceNotFoundError):
                     container.delete_blob(name)
                     removed += suffix == ".json"
         return removed
-
-    @staticmethod
-    def _blobs_of(
-        container: ContainerClient, vendor: str, data_type: str, user_id: str, record_id: str, suffix: str
-    ) -> Iterator[str]:
-        prefix = f"{vendor}/{data_type}/{user_segment(user_id)}/"
-        wanted = f"{record_id}{suffix}".lower()
-        for blob in container.list_blobs(name_starts_with=prefix):
-            if blob.name.rsplit("/", 1)[-1].lower() == wanted:
-                yield blob.name
-
-    def _read(self, name: str) -> Any:
-        try:
-            return json.loads(self.sink.raw.container.download_blob(name).readall())
-        except (ResourceNotFoundError, ValueError):
-            return None
-
-    def _recovery_of_sleep(self, user_id: str, sleep_id: str) -> str | None:
-        """The record id (cycle id) of the landed recovery of a sleep: through the landed sleep, else by reading
-        the user's ``RECOVERY_SCAN`` most recent landed recoveries."""
-        raw = self.sink.raw.container
-        for name in self._blobs_of(raw, "whoop", "sleep", user_id, sleep_id, ".json"):
-            sleep = self._read(name)
-            if isinstance(sleep, dict) and sleep.get("cycle_id") not in (None, ""):
-                return str(sleep["cycle_id"])
-        prefix = f"whoop/recovery/{user_segment(user_id)}/"
-        names = sorted((blob.name for blob in raw.list_blobs(name_starts_with=prefix)), reverse=True)
-        for name in names[:RECOVERY_SCAN]:  # "date=YYYY-MM-DD" sorts by date: newest first
-            recovery = self._read(name)
-            if isinstance(recovery, dict) and str(recovery.get("sleep_id", "")).lower() == sleep_id.lower():
-                return name.rsplit("/", 1)[-1].removesuffix(".json")
-        return None
 
     # -- bookkeeping tables ----------------------------------------------------------------------------
 
     def _note_unknown(self, n: Notification) -> None:
         """Count a notification for a vendor user nobody connected, within the bounds of
         ``shared.notify.bounds.UnknownUsers`` (storage failures propagate: retried)."""
-        key = table_key(n.vendor_user_id)  # a vendor's id may hold characters Table keys forbid (Fitbit: '/')
+        key = table_key(n.vendor_user_id)  # a vendor's id may hold characters Table keys forbid ('/')
         if self.unknown_users.note(n.vendor, key, n.kind, n.received_at or now_iso()) == "row":
             log.warning("notify work: %s notification %s for a vendor user nobody connected", n.vendor, n.kind)
 

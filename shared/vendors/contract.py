@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.curated.base import Mapper
+from shared.notify.model import Notifications
 from shared.pull.model import Fetcher
 from shared.vendors.base import VendorSpec
 
@@ -43,6 +44,8 @@ class Vendor:
     - ``curated``: data type -> the mapping of one raw record to its measurements; ``positional``: data type ->
       the names of the positions of a record the vendor sends as an array.
     - ``settings``: further settings of this vendor only.
+    - ``notifications``: how the vendor's webhooks are verified and parsed, and what each one asks for
+      (``shared.notify.model.Notifications``); None for a vendor that sends none.
     """
 
     name: str
@@ -54,6 +57,7 @@ class Vendor:
     curated: Mapping[str, Mapper]
     positional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     settings: tuple[VendorSetting, ...] = ()
+    notifications: Notifications | None = None
 
     @property
     def prefix(self) -> str:

@@ -1,8 +1,9 @@
 """Codoon OpenAPI (closed in 2018; exercised against the sandbox): OAuth (``oauth``), data types (``data``),
-curated mapping (``curated``). Its document: ``reference/specs/codoon-openapi.md``."""
+curated mapping (``curated``), notifications (``notify``). Its document: ``reference/specs/codoon-openapi.md``."""
 
 from shared.vendors.codoon.curated import MAPPERS, POSITIONAL
 from shared.vendors.codoon.data import CODOON
+from shared.vendors.codoon.notify import NOTIFICATIONS
 from shared.vendors.codoon.oauth import SPEC
 from shared.vendors.contract import Vendor
 
@@ -18,5 +19,6 @@ VENDOR = Vendor(
     rate_limits="",  # Codoon published none
     data=CODOON,
     curated=MAPPERS,
+    notifications=NOTIFICATIONS,
     positional=POSITIONAL,
 )

@@ -1,7 +1,6 @@
 """Codoon's data side, as Codoon's own document gives it (``reference/specs/codoon-openapi.md``): daily tracker
 summaries, nights and the body log. Routes are not pulled: no documented method lists them; each one is learned
-from a ``gps_sports`` notification (its ``resource_id``) and fetched with ``get_route_by_id`` by
-``shared.notify.worker``.
+from a ``gps_sports`` notification (its ``resource_id``) and fetched with ``get_route_by_id`` (``notify``).
 
 Every method is ``POST <CODOON_API_BASE_URL>/<method>`` with a JSON object body, so paths here are
 ``/<method>``; every answer is the envelope ``{"status", "data", "description"}``, and ``status`` must say OK

@@ -1,10 +1,11 @@
 """Fitbit Web API (turned off by Google on 2026-11-02: HTTP 410): OAuth (``oauth``), data types (``data``),
-curated mapping (``curated``). Facts and sources: ``reference/vendors.md`` §1.1; shapes:
-``reference/specs/fitbit-web-api-swagger.json``."""
+curated mapping (``curated``), notifications (``notify``). Facts and sources: ``reference/vendors.md`` §1.1;
+shapes: ``reference/specs/fitbit-web-api-swagger.json``."""
 
 from shared.vendors.contract import Vendor, VendorSetting
 from shared.vendors.fitbit.curated import MAPPERS
 from shared.vendors.fitbit.data import FITBIT
+from shared.vendors.fitbit.notify import NOTIFICATIONS
 from shared.vendors.fitbit.oauth import SPEC
 
 VENDOR = Vendor(
@@ -20,6 +21,7 @@ VENDOR = Vendor(
     rate_limits="150/3600",  # per user
     data=FITBIT,
     curated=MAPPERS,
+    notifications=NOTIFICATIONS,
     settings=(
         VendorSetting(
             "SUBSCRIBER_VERIFY_CODE",

@@ -1,9 +1,10 @@
-"""WHOOP API v2: OAuth (``oauth``), data types (``data``), curated mapping (``curated``). Facts and sources:
-``reference/vendors.md`` §2.1; shapes: ``reference/specs/whoop-openapi-v2.json``."""
+"""WHOOP API v2: OAuth (``oauth``), data types (``data``), curated mapping (``curated``), notifications
+(``notify``). Facts and sources: ``reference/vendors.md`` §2.1; shapes: ``reference/specs/whoop-openapi-v2.json``."""
 
 from shared.vendors.contract import Vendor
 from shared.vendors.whoop.curated import MAPPERS
 from shared.vendors.whoop.data import WHOOP
+from shared.vendors.whoop.notify import NOTIFICATIONS
 from shared.vendors.whoop.oauth import SPEC
 
 VENDOR = Vendor(
@@ -18,4 +19,5 @@ VENDOR = Vendor(
     rate_limits="100/60,10000/86400",  # per app: all users together
     data=WHOOP,
     curated=MAPPERS,
+    notifications=NOTIFICATIONS,
 )
