@@ -154,7 +154,8 @@ class Twin:
 
 @cache
 def twins() -> Mapping[str, Twin]:
-    """Every twin by name, in name order: each sub-package of `sandbox.vendors` that defines `TWIN`."""
+    """Every twin by name, in name order: each sub-package of `sandbox.vendors` that defines `TWIN` (and the
+    acceptance kit's `SIGNED` and `notification`)."""
     found: dict[str, Twin] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if not info.ispkg:
@@ -165,6 +166,8 @@ def twins() -> Mapping[str, Twin]:
             raise TypeError(f"sandbox/vendors/{info.name}/ does not define TWIN = Twin(...)")
         if twin.name != info.name:
             raise ValueError(f"sandbox/vendors/{info.name}/ names itself {twin.name!r}: the package name is the name")
+        if not isinstance(getattr(module, "SIGNED", None), bool) or not callable(getattr(module, "notification", None)):
+            raise TypeError(f"sandbox/vendors/{info.name}/ does not expose SIGNED and notification(...)")
         found[twin.name] = twin
     return MappingProxyType(found)
 
