@@ -9,6 +9,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import inspect
 import json
 import logging
 import secrets
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,9 +37,10 @@ from shared.app_context import AppContext
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
 from shared.notify.bounds import SourceGate
 from shared.notify.intake import MAX_BODY_BYTES, NotificationIntake
-from shared.notify.model import Notification
+from shared.notify.model import Ignore, Notification, Notifications
 from shared.settings import Settings, load_settings
 from shared.vendors.codoon.notify import SOURCE_LIMITS
+from shared.vendors.registry import names
 from tests.conftest import KNOWN_SECRETS, secrets_in
 
 VERIFY_CODE = "fitbit-verify-" + secrets.token_hex(16)
@@ -643,3 +646,18 @@ def test_a_queued_notification_is_answered_204_even_when_its_dedup_row_cannot_be
     assert rig.dedup_rows() == []
     assert any("dedup row not written" in r.getMessage() for r in logs.records)
     queue_path.cut()
+
+
+# -- the contract ----------------------------------------------------------------------------------------------
+def test_a_vendor_without_a_signature_check_must_bound_its_notifications() -> None:
+    """Anyone can post an unsigned notification: a package cannot declare one without the per-source bound."""
+    with pytest.raises(ValueError, match="unsigned"):
+        Notifications(parse=lambda body, received_at: [], work=lambda notification, context: Ignore(""))
+
+
+def test_the_notification_engine_names_no_vendor() -> None:
+    """Every vendor rule lives in its package: the engine's code, comments and docstrings name none."""
+    engine = Path(inspect.getfile(NotificationIntake)).parent
+    for path in sorted(engine.glob("*.py")):
+        text = path.read_text(encoding="utf-8").lower()
+        assert [name for name in names() if name in text] == [], path.name
