@@ -35,6 +35,32 @@ class Measurement:
     end: str | None
 
 
+UNITS: frozenset[str] = frozenset(
+    {
+        "",  # text values (a sport's name) and unitless scores (a strain)
+        "ms",
+        "s",
+        "min",
+        "%",
+        "bpm",
+        "count",
+        "m",
+        "km",
+        "mi",
+        "cm",
+        "kcal",
+        "kJ",
+        "kg",
+        "kg/m2",
+        "km/h",
+        "kcal/kg",
+        "breaths/min",
+        "celsius",
+    }
+)
+"""Every unit a curated mapping may emit: the one list analysts can rely on (a mapping that needs another adds it
+here, in review; the acceptance kit holds every vendor's mapping to it)."""
+
 Mapper = Callable[[Mapping[str, Any]], list[Measurement]]
 """Turns one vendor record (a JSON object) into its measurements."""
 

@@ -12,36 +12,14 @@ import azure.functions as func
 import pytest
 
 from sandbox.core import RecordedRequest
+from shared.curated.base import UNITS
 from shared.vendors.registry import names
 from tests.host import callback, confirm, confirm_code, connect_link, consent
 from tests.vendors.facts import NoFacts, VendorFacts, facts_for
 
 VENDORS: tuple[str, ...] = names()
 
-ALLOWED_UNITS: frozenset[str] = frozenset(
-    {
-        "",  # text values (a sport's name) and unitless scores (a strain)
-        "ms",
-        "s",
-        "min",
-        "%",
-        "bpm",
-        "count",
-        "m",
-        "km",
-        "mi",
-        "cm",
-        "kcal",
-        "kJ",
-        "kg",
-        "kg/m2",
-        "km/h",
-        "kcal/kg",
-        "breaths/min",
-        "celsius",
-    }
-)
-"""Every unit any curated mapping may emit. A mapping that needs another adds it here, in review."""
+ALLOWED_UNITS = UNITS  # the one list, in shared/curated/base.py
 
 
 def vendor_params() -> list[Any]:
