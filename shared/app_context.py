@@ -116,7 +116,11 @@ class AppContext:
     def budget(self) -> RateBudget:
         from shared.pull.rate_budget import RateBudget
 
-        return RateBudget(self.storage.tables, self.settings.rate_limit_margin_seconds)
+        return RateBudget(
+            self.storage.tables,
+            self.settings.rate_limit_margin_seconds,
+            reserve_percent=self.settings.pull_budget_reserve_percent,
+        )
 
     @cached_property
     def pull_state(self) -> PullStateStore:

@@ -126,6 +126,21 @@ SETTINGS: tuple[Setting, ...] = (
         "How long one queue message may pull before it hands the rest of its window to a new message.",
     ),
     Setting(
+        "PULL_FRESHNESS_HOURS",
+        "24",
+        "A data type no notification covers (and every snapshot) is pulled again once its last pull is this old.",
+    ),
+    Setting(
+        "PULL_NOTIFIED_FRESHNESS_HOURS",
+        "72",
+        "A type notifications cover, of a connection whose notifications flow, is reconciled once this old.",
+    ),
+    Setting(
+        "PULL_BUDGET_RESERVE_PERCENT",
+        "20",
+        "Share of a vendor's largest rate-limit window kept for notifications: reconciliation waits for it.",
+    ),
+    Setting(
         "RATE_LIMIT_MARGIN_SECONDS",
         "2",
         "Added to every rate-limit window, so requests in flight and clock skew never push a window over.",
@@ -193,6 +208,9 @@ class Settings:
     pull_initial_days: int = 30
     pull_lookback_days: int = 3
     pull_run_seconds: float = 420.0
+    pull_freshness_hours: int = 24
+    pull_notified_freshness_hours: int = 72
+    pull_budget_reserve_percent: int = 20
     rate_limit_margin_seconds: float = 2.0
     connect_confirmation: bool = True
     connect_confirm_seconds: int = 600
@@ -346,6 +364,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pull_initial_days=reader.integer("PULL_INITIAL_DAYS", 1, 3650),
         pull_lookback_days=reader.integer("PULL_LOOKBACK_DAYS", 0, 90),
         pull_run_seconds=float(reader.integer("PULL_RUN_SECONDS", 30, 3600)),
+        pull_freshness_hours=reader.integer("PULL_FRESHNESS_HOURS", 1, 24 * 7),
+        pull_notified_freshness_hours=reader.integer("PULL_NOTIFIED_FRESHNESS_HOURS", 1, 24 * 30),
+        pull_budget_reserve_percent=reader.integer("PULL_BUDGET_RESERVE_PERCENT", 0, 90),
         rate_limit_margin_seconds=float(reader.integer("RATE_LIMIT_MARGIN_SECONDS", 0, 60)),
         connect_confirmation=reader.boolean("CONNECT_CONFIRMATION"),
         connect_confirm_seconds=reader.integer("CONNECT_CONFIRM_SECONDS", 60, 86400),

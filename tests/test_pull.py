@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
@@ -104,6 +104,12 @@ def live_pull(ctx: AppContext, vendor: str, user: str) -> list[PullOutcome]:
     return [ctx.puller.run(job) for job in ctx.pull.live_jobs(vendor, user)]
 
 
+def age(ctx: AppContext, vendor: str, user: str, data_type: str, hours: float) -> None:
+    """Make the last successful pull of one type ``hours`` old (the planner's freshness reads it)."""
+    at = (datetime.now(UTC) - timedelta(hours=hours)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    ctx.pull_state.table.upsert_entity({"PartitionKey": f"{vendor}|{user}", "RowKey": data_type, "last_pull_at": at})
+
+
 def blob_json(ctx: AppContext, container: str, name: str) -> Any:
     return json.loads(ctx.storage.blobs.get_blob_client(container, name).download_blob().readall())
 
@@ -123,10 +129,14 @@ def test_the_hourly_timer_queues_one_job_per_type_and_the_worker_moves_the_water
     first = today - timedelta(days=ctx.settings.pull_initial_days)
     want = expected(sandbox, "whoop", "sleep", "u-live", first, today)
     assert in_range(landed(ctx, "whoop", "sleep", "u-live"), first, today) == want
+    # an hour on, nothing is due; once a type's last pull is a day old (here: sleep's, aged by hand) the next run
+    # queues it alone, from the watermark less the lookback, not from the beginning
+    age(ctx, "whoop", "u-live", "sleep", hours=25)
     # the next run starts at the watermark less the lookback, not at the beginning
     invoke("pull_data", _Timer())
     again = {PullJob.parse(m.get_body()).data_type: PullJob.parse(m.get_body()) for m in drain(ctx, LIVE_QUEUE)}
     lookback = timedelta(days=ctx.settings.pull_lookback_days)
+    assert set(again) == {"sleep"}
     assert again["sleep"].first == sleep_state.watermark - lookback
     connection = ctx.registry.get("whoop", "u-live")
     assert connection is not None and connection.last_pull_at

@@ -11,6 +11,10 @@ after one late sync. Gaps under a minute (one batch) do not enter the usual gap 
 Once reconciled, a connection is not reconciled again until as long a quiet period has passed since
 (``reconciled_at`` on its row), so a user who stopped wearing the device costs one pull per quiet period, not
 one per run. ``reconcile`` is called by a timer (``RECONCILE_SCHEDULE``).
+
+What a quiet connection gets is the pull planner's (``shared.pull.planner.plan``) with its notified types' freshness
+cut to the quiet period: the types not pulled since then. When the vendor's budget left after notifications is
+short, the plan is deferred: the connection is not marked reconciled, so the next run tries again.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from azure.data.tables import TableClient, UpdateMode
 from azure.storage.queue import QueueClient
 
 from shared.naming import log_id
 from shared.notify.worker import activity_at
-from shared.pull.planner import live_jobs
+from shared.pull.planner import plan
 from shared.pull.pull_state import PullStateStore
 from shared.registry import USABLE, Connection, ConnectionRegistry
 from shared.settings import Settings
@@ -52,18 +57,25 @@ def quiet_connections(
     moment = time.time() if now is None else now
     notified = {name for name, vendor in vendors().items() if vendor.notifications is not None}
     for row in activity_table.list_entities():
-        vendor, user_id = str(row["PartitionKey"]), str(row["RowKey"])
-        if vendor not in notified:
+        if str(row["PartitionKey"]) not in notified:
             continue
-        last_at, usual = activity_at(row)
-        if last_at <= 0:
-            continue
-        since = max(last_at, float(row.get("reconciled_at") or 0.0))
-        if moment - since <= quiet_after(usual):
-            continue
-        connection = registry.get(vendor, user_id)
-        if connection is not None and connection.status in USABLE:
-            yield connection
+        connection = _quiet(registry, row, moment)
+        if connection is not None:
+            yield connection[0]
+
+
+def _quiet(registry: ConnectionRegistry, row: Any, moment: float) -> tuple[Connection, float] | None:
+    """(the connection, its quiet period in seconds) when the row's connection is quiet and usable."""
+    last_at, usual = activity_at(row)
+    if last_at <= 0:
+        return None
+    since = max(last_at, float(row.get("reconciled_at") or 0.0))
+    if moment - since <= quiet_after(usual):
+        return None
+    connection = registry.get(str(row["PartitionKey"]), str(row["RowKey"]))
+    if connection is None or connection.status not in USABLE:
+        return None
+    return connection, quiet_after(usual)
 
 
 def reconcile(
@@ -74,14 +86,25 @@ def reconcile(
     queue: QueueClient,
     now: float | None = None,
 ) -> int:
-    """Queue the live pull jobs (``planner.live_jobs``) of every quiet connection on ``queue`` (``pull-jobs``)
-    and mark it reconciled. Returns how many connections were queued."""
+    """Queue the planned pull jobs (``planner.plan``) of every quiet connection on ``queue`` (``pull-jobs``)
+    and mark it reconciled (unless the budget deferred them). Returns how many connections were queued."""
     moment = time.time() if now is None else now
     connections = jobs = 0
-    for connection in quiet_connections(registry, activity_table, moment):
-        if connection.vendor not in settings.vendors:
+    notified = {name for name, vendor in vendors().items() if vendor.notifications is not None}
+    for row in activity_table.list_entities():
+        if str(row["PartitionKey"]) not in notified:
             continue
-        for job in live_jobs(settings, state, connection, datetime.fromtimestamp(moment, UTC)):
+        quiet = _quiet(registry, row, moment)
+        if quiet is None or quiet[0].vendor not in settings.vendors:
+            continue
+        connection, period = quiet
+        planned = plan(settings, state, connection, datetime.fromtimestamp(moment, UTC), quiet_hours=period / 3600)
+        if planned.deferred:
+            log.info(
+                "reconcile: %s connection=%s deferred for the budget", connection.vendor, log_id(*_key(connection))
+            )
+            continue
+        for job in planned.jobs:
             queue.send_message(job.message())
             jobs += 1
         activity_table.update_entity(
@@ -96,3 +119,7 @@ def reconcile(
         )
     log.info("reconcile: queued %d jobs for %d quiet connections", jobs, connections)
     return connections
+
+
+def _key(connection: Connection) -> tuple[str, str]:
+    return connection.vendor, connection.user_id

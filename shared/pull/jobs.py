@@ -37,7 +37,7 @@ class PullJob:
 
     @property
     def queue(self) -> str:
-        return LIVE_QUEUE if self.priority is Priority.LIVE else BACKFILL_QUEUE
+        return BACKFILL_QUEUE if self.priority is Priority.BACKFILL else LIVE_QUEUE
 
     def rest(self, first: date) -> PullJob:
         """The same job from ``first`` on (what is left after an interruption)."""

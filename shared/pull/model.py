@@ -15,9 +15,11 @@ from typing import Any, Protocol
 
 
 class Priority(StrEnum):
-    """Whose turn a request is: live pulls (the hourly pull, notifications) go before backfill chunks."""
+    """Whose turn a request is: live work (notifications, a pull a person asked for) goes first, then the
+    reconciliation the pull timer plans, then backfill chunks."""
 
     LIVE = "live"
+    RECONCILE = "reconcile"
     BACKFILL = "backfill"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -20,6 +20,9 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from shared.registry import now_iso
 
 PULL_STATE_TABLE = "pullstate"
+ACTIVITY_TABLE = "notifyactivity"
+"""Kept by the notification worker (``shared.notify.worker.NOTIFY_ACTIVITY_TABLE``): when each connection's last
+notification came (``last_at``, epoch seconds). Read here so the planner knows whose notifications flow."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,13 @@ class TypeState:
     last_pull_at: str = ""
     last_error: str = ""
     records_landed: int = 0
+
+    @property
+    def pulled_at(self) -> datetime | None:
+        """When the last successful pull of this type ended (None: never)."""
+        if not self.last_pull_at:
+            return None
+        return datetime.fromisoformat(self.last_pull_at.replace("Z", "+00:00"))
 
     @classmethod
     def of(cls, entity: Any) -> TypeState:
@@ -53,6 +63,7 @@ def _partition(vendor: str, user_id: str) -> str:
 
 class PullStateStore:
     def __init__(self, tables: TableServiceClient, table_name: str = PULL_STATE_TABLE) -> None:
+        self.tables = tables
         self.table: TableClient = tables.get_table_client(table_name)
 
     def ensure(self) -> None:
@@ -70,8 +81,20 @@ class PullStateStore:
         for entity in query:
             yield TypeState.of(entity)
 
-    def advance(self, vendor: str, user_id: str, data_type: str, watermark: date | None, landed: int) -> None:
-        """Record a finished pull: the watermark moves to ``watermark`` unless it is already later."""
+    def last_notified_at(self, vendor: str, user_id: str) -> datetime | None:
+        """When the connection's last notification came (None: never, or no notifications table yet)."""
+        try:
+            entity = self.tables.get_table_client(ACTIVITY_TABLE).get_entity(vendor, user_id)
+        except ResourceNotFoundError:
+            return None
+        last = float(entity.get("last_at") or 0.0)
+        return datetime.fromtimestamp(last, UTC) if last > 0 else None
+
+    def advance(
+        self, vendor: str, user_id: str, data_type: str, watermark: date | None, landed: int, at: str | None = None
+    ) -> None:
+        """Record a finished pull: the watermark moves to ``watermark`` unless it is already later; ``at``: when
+        (ISO-8601; default now)."""
         for _ in range(20):
             try:
                 entity = self.table.get_entity(_partition(vendor, user_id), data_type)
@@ -85,7 +108,7 @@ class PullStateStore:
                 "PartitionKey": _partition(vendor, user_id),
                 "RowKey": data_type,
                 "watermark": mark.isoformat() if mark else "",
-                "last_pull_at": now_iso(),
+                "last_pull_at": at or now_iso(),
                 "last_error": "",
                 "records_landed": (current.records_landed if current else 0) + landed,
             }

@@ -4,25 +4,33 @@ A live job walks its window oldest first in pieces of the type's ``chunk_days`` 
 each piece has landed, so an interrupted job loses nothing and repeats little. When the rate budget has no
 slot before the run's deadline, the job stops and hands back what is left (``PullOutcome.rest``), to be queued
 again with a delay: one queue message never runs past a function's time limit.
+
+No request is repeated within a run: a planned (reconciliation) job's reads go through ``SharedReads``, which
+answers a read already made for the same connection in the last ``SHARED_READ_SECONDS`` from memory (a vendor
+whose one type's fetch reads another type's collection over the same window, as a recovery reads its cycles,
+costs that read once when both types are pulled together). Live work (notifications, a person's pull) always
+asks the vendor.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from itertools import islice
+from typing import Any
 
 import requests
 
 from shared.landing import Landed
 from shared.naming import log_id
 from shared.pull.jobs import BadPullMessage, PullJob
-from shared.pull.model import DataType, Fetched, Window
+from shared.pull.model import DataType, Fetched, Priority, VendorApi, Window
 from shared.pull.pull_state import PullStateStore
 from shared.pull.rate_budget import OutOfTime, RateBudget
 from shared.pull.sink import RecordSink
@@ -36,6 +44,56 @@ from shared.vendors.registry import vendor_for
 log = logging.getLogger(__name__)
 LAND_BATCH = 50
 LAND_THREADS = 8
+SHARED_READ_SECONDS = 600.0
+"""How long one read's answer serves the planned jobs of the same connection (a run of the pull timer)."""
+SHARED_READ_ENTRIES = 256
+
+
+class SharedReads:
+    """Answers to recent reads, per connection, path and parameters (a process's own memory, bounded)."""
+
+    def __init__(self, clock: Callable[[], float], ttl: float = SHARED_READ_SECONDS) -> None:
+        self.clock, self.ttl = clock, ttl
+        self.entries: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self.guard = threading.Lock()
+        self.hits = 0
+
+    def api(self, api: VendorApi, vendor: str, user_id: str) -> VendorApi:
+        return _SharedApi(self, api, (vendor, user_id))
+
+    def get(self, key: tuple[str, ...]) -> tuple[bool, Any]:
+        with self.guard:
+            entry = self.entries.get(key)
+            if entry is None or entry[0] <= self.clock():
+                return False, None
+            self.hits += 1
+            return True, entry[1]
+
+    def put(self, key: tuple[str, ...], answer: Any) -> None:
+        with self.guard:
+            now = self.clock()
+            if len(self.entries) >= SHARED_READ_ENTRIES:
+                self.entries = {k: v for k, v in self.entries.items() if v[0] > now}
+                while len(self.entries) >= SHARED_READ_ENTRIES:
+                    self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = (now + self.ttl, answer)
+
+
+class _SharedApi:
+    def __init__(self, reads: SharedReads, api: VendorApi, who: tuple[str, str]) -> None:
+        self.reads, self.inner, self.who = reads, api, who
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        key = (*self.who, path, *sorted(f"{k}={v}" for k, v in (params or {}).items()))
+        found, answer = self.reads.get(key)
+        if found:
+            return answer
+        answer = self.inner.get(path, params)
+        self.reads.put(key, answer)
+        return answer
+
+    def post(self, path: str, body: Mapping[str, Any]) -> Any:
+        return self.inner.post(path, body)
 
 
 class PullStatus(StrEnum):
@@ -128,6 +186,7 @@ class Puller:
         self.session = session
         self.clock = clock
         self.writers = ThreadPoolExecutor(max_workers=LAND_THREADS, thread_name_prefix="land")
+        self.shared_reads = SharedReads(clock)
 
     def data_type(self, job: PullJob) -> DataType:
         try:
@@ -176,6 +235,9 @@ class Puller:
             deadline=deadline,
         )
         fetcher = vendor_for(job.vendor).data
+        reads: VendorApi = (
+            self.shared_reads.api(api, job.vendor, job.user_id) if job.priority is Priority.RECONCILE else api
+        )
         today = latest_local_date(datetime.fromtimestamp(self.clock(), UTC))
         pieces = [job.window] if kind.snapshot else list(job.window.split(kind.chunk_days))
         refused: bool | None = None  # whether the vendor refused this type's data calls (401/403), if known
@@ -185,7 +247,7 @@ class Puller:
                     outcome.status, outcome.rest = PullStatus.CONTINUED, job.rest(piece.first)
                     break
                 try:
-                    self._pull_piece(fetcher.fetch(api, job.data_type, piece, today), job, piece, outcome)
+                    self._pull_piece(fetcher.fetch(reads, job.data_type, piece, today), job, piece, outcome)
                 except OutOfTime as stop:
                     outcome.status, outcome.rest = PullStatus.CONTINUED, job.rest(piece.first)
                     outcome.retry_after = stop.retry_after
@@ -220,5 +282,6 @@ class Puller:
             for fetched, landed in zip(batch, results, strict=True):
                 out.count(landed, fetched.local_date)
         if job.moves_watermark and not job.job_id:  # live: the window has landed, the watermark may move past it
-            self.state.advance(job.vendor, job.user_id, job.data_type, piece.last, out.landed - landed_before)
+            at = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            self.state.advance(job.vendor, job.user_id, job.data_type, piece.last, out.landed - landed_before, at)
         self.registry.update(job.vendor, job.user_id, last_pull_at=now_iso())

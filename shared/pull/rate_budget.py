@@ -6,8 +6,11 @@ the recent requests (minute buckets for the large limits), a pause set from the 
 "0 remaining"), and a marker that live pulls are waiting. A worker takes a slot with an ETag-conditional update
 before every request, so parallel workers and processes together never send more than the limit in any window of
 ``seconds + margin`` seconds: a sliding window, which keeps every fixed window the vendor counts in under the
-limit too, whatever its alignment. Live pulls go before backfill: while a live pull waits for a slot, no
-backfill takes one.
+limit too, whatever its alignment. Live work goes first, then reconciliation, then backfill: while
+a live request waits for a slot, no reconciliation or backfill request takes one, and while a reconciliation
+request waits, no backfill request does. A share of each budget's largest window (``PULL_BUDGET_RESERVE_PERCENT``)
+is kept for live work: reconciliation and backfill wait rather than spend it (``OutOfTime`` past their deadline,
+so their job is queued again with a delay: deferred, never dropped).
 
 Two things keep many workers cheap and honest:
 - A worker that loses the conditional update to another backs off for a random, growing time (full jitter)
@@ -75,6 +78,7 @@ class _State:
     buckets: dict[int, int] = field(default_factory=dict)  # minute index -> requests
     paused_until: float = 0.0
     live_until: float = 0.0
+    reconcile_until: float = 0.0
     etag: str | None = None
 
     @classmethod
@@ -84,6 +88,7 @@ class _State:
             buckets={int(k): int(v) for k, v in json.loads(entity.get("buckets") or "{}").items()},
             paused_until=float(entity.get("paused_until") or 0.0),
             live_until=float(entity.get("live_until") or 0.0),
+            reconcile_until=float(entity.get("reconcile_until") or 0.0),
             etag=entity.metadata.get("etag"),
         )
 
@@ -95,6 +100,7 @@ class _State:
             "buckets": json.dumps({str(k): v for k, v in sorted(self.buckets.items())}),
             "paused_until": self.paused_until,
             "live_until": self.live_until,
+            "reconcile_until": self.reconcile_until,
         }
 
 
@@ -169,6 +175,7 @@ class RateBudget:
         sleep: Callable[[float], None] = time.sleep,
         backoff: bool = True,
         service_time: bool = True,
+        reserve_percent: float = 0.0,
     ) -> None:
         self.table: TableClient = tables.get_table_client(table_name)
         self.margin = margin_seconds
@@ -177,6 +184,7 @@ class RateBudget:
         self.exact_up_to = EXACT_UP_TO
         self.backoff = backoff
         self.service = ServiceClock(clock) if service_time else None
+        self.reserve_percent = reserve_percent
 
     def now(self) -> float:
         """The time a window is read at: the earliest the storage service's time can be now (with service_time
@@ -211,8 +219,12 @@ class RateBudget:
             now = self.now()
             self._prune(state, limits, now)
             wait = max(state.paused_until - now, self._wait_for_slot(state, limits, now))
-            if wait <= 0 and priority is Priority.BACKFILL and state.live_until > now:
-                wait = min(state.live_until - now, 0.5)  # live pulls are waiting: let them go first
+            if wait <= 0 and priority is not Priority.LIVE:
+                wait = self._wait_for_slot(state, self.reserved(limits), now)  # the reserve is live work's
+            if wait <= 0 and priority is not Priority.LIVE and state.live_until > now:
+                wait = min(state.live_until - now, 0.5)  # live work is waiting: let it go first
+            elif wait <= 0 and priority is Priority.BACKFILL and state.reconcile_until > now:
+                wait = min(state.reconcile_until - now, 0.5)  # reconciliation is waiting: it goes first
             elif wait <= 0:
                 stamp = self.stamp()
                 state.sent.append(stamp)
@@ -228,6 +240,13 @@ class RateBudget:
             if priority is Priority.LIVE and state.live_until < now + wait:
                 state.live_until = self.stamp() + wait + LIVE_MARK_SECONDS
                 self._write(vendor, key, state)  # best effort: a lost race only delays the mark
+            elif (
+                priority is Priority.RECONCILE
+                and state.reconcile_until < now + wait
+                and self.clock() + wait <= deadline
+            ):
+                state.reconcile_until = self.stamp() + wait + LIVE_MARK_SECONDS
+                self._write(vendor, key, state)
             if self.clock() + wait > deadline:  # the caller's deadline is on its own clock
                 raise OutOfTime(f"{vendor}/{key}", wait)
             # workers that wait for the same freed slot wake apart; those that keep losing, further apart
@@ -263,6 +282,23 @@ class RateBudget:
                 break
         log.warning("rate budget %s/%s paused for %.0fs by the vendor's answer (HTTP %s)", vendor, key, pause, status)
         return pause
+
+    def reserved(self, limits: Sequence[RateLimit]) -> list[RateLimit]:
+        """The limit reconciliation and backfill work within: the widest window less the live reserve."""
+        if self.reserve_percent <= 0 or not limits:
+            return []
+        widest = max(limits, key=lambda limit: limit.seconds)
+        kept = math.ceil(widest.requests * self.reserve_percent / 100)
+        return [RateLimit(max(1, widest.requests - kept), widest.seconds)]
+
+    def usage_by_key(self, vendor: str, limit: RateLimit) -> dict[str, int]:
+        """Requests taken in the last window of ``limit`` by each budget of ``vendor`` (the app's one, or one per
+        user): for health pages."""
+        now = self.now()
+        counts: dict[str, int] = {}
+        for entity in self.table.query_entities("PartitionKey eq @v", parameters={"v": vendor}):
+            counts[str(entity["RowKey"])] = self._count(_State.of(entity), limit, now)
+        return counts
 
     def usage(self, vendor: str, key: str, limit: RateLimit) -> int:
         """Requests taken in the last window of ``limit`` (for status pages and tests)."""

@@ -12,7 +12,7 @@ from azure.storage.queue import QueueClient
 
 from shared.pull.backfill import QUEUE_RUNNER, BackfillJobs, BackfillPartlyQueued, BackfillRequest, pending
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE, PullJob
-from shared.pull.planner import due_connections, enqueue_live, live_jobs
+from shared.pull.planner import due_connections, enqueue_live, manual_jobs
 from shared.pull.pull_state import PullStateStore
 from shared.pull.puller import Puller, PullOutcome, PullStatus
 from shared.pull.vendor_api import DataCallFailed
@@ -45,8 +45,10 @@ class PullService:
         return enqueue_live(self.settings, self.registry, self.state, self.queue(LIVE_QUEUE))
 
     def live_jobs(self, vendor: str | None = None, user_id: str | None = None) -> Iterator[PullJob]:
+        """Every granted type of the matching connections, as live work (``python -m shared pull``: a person
+        asked); the timer queues only what the planner finds due (``planner.live_jobs``)."""
         for connection in due_connections(self.settings, self.registry, vendor, user_id):
-            yield from live_jobs(self.settings, self.state, connection)
+            yield from manual_jobs(self.settings, self.state, connection)
 
     def work_live(self, body: str | bytes) -> PullOutcome:
         """One ``pull-jobs`` message. Transient vendor failures raise, so the queue retries the message."""

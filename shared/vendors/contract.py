@@ -46,6 +46,8 @@ class Vendor:
     - ``settings``: further settings of this vendor only.
     - ``notifications``: how the vendor's webhooks are verified and parsed, and what each one asks for
       (``shared.notify.model.Notifications``); None for a vendor that sends none.
+    - ``notified_types``: the data types its notifications bring in (the pull planner reconciles them less often
+      while a connection's notifications flow); the others are pulled within ``PULL_FRESHNESS_HOURS``.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Vendor:
     positional: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     settings: tuple[VendorSetting, ...] = ()
     notifications: Notifications | None = None
+    notified_types: frozenset[str] = frozenset()
 
     @property
     def prefix(self) -> str:

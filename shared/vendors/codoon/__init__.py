@@ -3,7 +3,7 @@ curated mapping (``curated``), notifications (``notify``). Its document: ``refer
 
 from shared.vendors.codoon.curated import MAPPERS, POSITIONAL
 from shared.vendors.codoon.data import CODOON
-from shared.vendors.codoon.notify import NOTIFICATIONS
+from shared.vendors.codoon.notify import NOTIFICATIONS, NOTIFIED_TYPES
 from shared.vendors.codoon.oauth import SPEC
 from shared.vendors.contract import Vendor
 
@@ -20,5 +20,6 @@ VENDOR = Vendor(
     data=CODOON,
     curated=MAPPERS,
     notifications=NOTIFICATIONS,
+    notified_types=NOTIFIED_TYPES,
     positional=POSITIONAL,
 )

@@ -45,6 +45,8 @@ from shared.vendors.codoon.data import data_of, route_day
 
 FIELDS = ("user_id", "catalog", "resource_id", "start_time", "end_time")
 ROUTE_CATALOGS = frozenset({"gps_sports", "route", "routes"})
+NOTIFIED_TYPES = frozenset({"tracker"})
+"""Every catalog pulls ``tracker``; ``sleep`` and ``body`` only when a catalog names them: not covered."""
 OFFSET = timezone(timedelta(hours=8))
 MAX_DAYS = 7
 MAX_AGE_DAYS = 30

@@ -5,7 +5,7 @@ shapes: ``reference/specs/fitbit-web-api-swagger.json``."""
 from shared.vendors.contract import Vendor, VendorSetting
 from shared.vendors.fitbit.curated import MAPPERS
 from shared.vendors.fitbit.data import FITBIT
-from shared.vendors.fitbit.notify import NOTIFICATIONS
+from shared.vendors.fitbit.notify import NOTIFICATIONS, NOTIFIED_TYPES
 from shared.vendors.fitbit.oauth import SPEC
 
 VENDOR = Vendor(
@@ -22,6 +22,7 @@ VENDOR = Vendor(
     data=FITBIT,
     curated=MAPPERS,
     notifications=NOTIFICATIONS,
+    notified_types=NOTIFIED_TYPES,
     settings=(
         VendorSetting(
             "SUBSCRIBER_VERIFY_CODE",

@@ -44,6 +44,8 @@ TYPES: Mapping[str, tuple[str, ...]] = {
     "sleep": ("sleep", "hrv", "br", "spo2"),
     "activities": ("activities", "steps", "calories", "distance", "heart"),
 }
+NOTIFIED_TYPES = frozenset(name for names in TYPES.values() for name in names)
+"""Every type a subscribed collection's notification pulls."""
 
 
 def signature(client_secret: str, body: bytes) -> str:

@@ -4,7 +4,7 @@
 from shared.vendors.contract import Vendor
 from shared.vendors.whoop.curated import MAPPERS
 from shared.vendors.whoop.data import WHOOP
-from shared.vendors.whoop.notify import NOTIFICATIONS
+from shared.vendors.whoop.notify import NOTIFICATIONS, NOTIFIED_TYPES
 from shared.vendors.whoop.oauth import SPEC
 
 VENDOR = Vendor(
@@ -20,4 +20,5 @@ VENDOR = Vendor(
     data=WHOOP,
     curated=MAPPERS,
     notifications=NOTIFICATIONS,
+    notified_types=NOTIFIED_TYPES,
 )

@@ -61,6 +61,9 @@ COLLECTIONS = frozenset({"sleep", "workout", "recovery"})
 RECOVERY_SCAN = 60
 _TYPE = re.compile(r"([a-z][a-z_]{0,31})\.([a-z][a-z_]{0,31})")
 
+NOTIFIED_TYPES = frozenset({"sleep", "recovery", "workout"})
+"""What WHOOP's webhooks bring in (cycles have no events: their strain changes all day; snapshots neither)."""
+
 
 # -- proof -------------------------------------------------------------------------------------------------------
 
