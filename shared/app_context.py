@@ -110,6 +110,7 @@ class AppContext:
             self.storage.blobs,
             self.http,
             self.pending,
+            self.pull_state,
         )
 
     @cached_property

@@ -18,6 +18,7 @@ from shared.cli_pull import add_commands as add_pull_commands
 from shared.cli_table import format_table
 from shared.connect_flow import FlowError, link_expiry_iso
 from shared.notify.poison import add_commands as add_poison_commands
+from shared.pull.planner import budget_report
 from shared.registry import Connection
 from shared.rotation import rotate_all
 from shared.settings import Settings, SettingsError, load_settings
@@ -58,14 +59,22 @@ def status_rows(connections: Sequence[Connection]) -> list[dict[str, str]]:
     return [{column: str(getattr(c, column) or "") for column in STATUS_COLUMNS} for c in connections]
 
 
+BUDGET_COLUMNS = ("vendor", "limit", "per", "used", "left", "reconcile_left")
+
+
 def cmd_status(ctx: AppContext, args: argparse.Namespace) -> int:
     rows = status_rows(_connections(ctx, args))
     if args.json:
         print(json.dumps(rows, indent=2))
-    elif rows:
-        print(format_table(rows, STATUS_COLUMNS))
-    else:
-        print("no connections")
+        return 0
+    print(format_table(rows, STATUS_COLUMNS) if rows else "no connections")
+    budget = [
+        {column: str(row.get(column, "")) for column in BUDGET_COLUMNS}
+        for row in budget_report(ctx.settings, ctx.budget)
+    ]
+    if budget:  # requests used and left in each vendor limit's current window (the day's, for a daily limit)
+        print("\nrate budgets (used and left in the current window; reconcile_left: beyond the notifications' reserve)")
+        print(format_table(budget, BUDGET_COLUMNS))
     return 0
 
 

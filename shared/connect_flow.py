@@ -32,6 +32,8 @@ from shared.oauth_state import (
     pkce_challenge,
 )
 from shared.pending import CODE_PATTERN, PendingConnection, PendingStore
+from shared.pull.planner import freshness
+from shared.pull.pull_state import PullStateStore
 from shared.pull.puller import types_not_granted
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
 from shared.settings import Settings
@@ -126,8 +128,10 @@ class ConnectFlow:
         blobs: BlobServiceClient,
         session: requests.Session,
         pending: PendingStore,
+        pull_state: PullStateStore | None = None,
     ) -> None:
         self.settings = settings
+        self.pull_state = pull_state  # for the freshness ``describe`` shows
         self.states = states
         self.vault = vault
         self.registry = registry
@@ -464,6 +468,9 @@ class ConnectFlow:
             "last_error": connection.last_error or None,
             "last_error_at": connection.last_error_at or None,
             "consecutive_failures": connection.consecutive_failures,
+            # per granted type: age of the last successful pull, its freshness, whether the next run pulls it; and
+            # the age of the last notification
+            "freshness": freshness(self.settings, self.pull_state, connection) if self.pull_state else None,
         }
 
     def _existing(self, vendor: str, user_id: Any) -> Connection:

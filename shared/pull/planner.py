@@ -27,6 +27,8 @@ API (used by the timers, the notification reconciliation and ``bench/reach.py``)
   it is due (health pages).
 - ``budget_left(settings, budget, vendor, user_id) -> int | None``: requests reconciliation may still take in
   the vendor's widest window (None: no limit).
+- ``budget_report(settings, budget) -> list[dict]``: per enabled vendor and limit, requests used and left in the
+  current window (``python -m shared status``).
 """
 
 from __future__ import annotations
@@ -37,9 +39,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from azure.storage.queue import QueueClient
+from typing import TYPE_CHECKING, Any
 
 from shared.naming import connection_digest
 from shared.pull.jobs import PullJob
@@ -51,6 +51,9 @@ from shared.registry import USABLE, Connection, ConnectionRegistry
 from shared.settings import Settings
 from shared.vendors import spec_for
 from shared.vendors.registry import vendor_for
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,36 @@ def budget_left(settings: Settings, budget: RateBudget, vendor: str, user_id: st
         with _budget_guard:
             _budget_cache[(vendor, key)] = (moment + BUDGET_CACHE_SECONDS, left)
     return left
+
+
+def budget_report(settings: Settings, budget: RateBudget) -> list[dict[str, Any]]:
+    """Per enabled vendor and rate limit: whom it counts, requests used in its current window and left (an app-wide
+    budget: the app's; a per-user one: all users' together and the busiest user's), and what reconciliation may
+    still take beyond the notifications' reserve."""
+    rows: list[dict[str, Any]] = []
+    for vendor in settings.vendors:
+        limits = settings.vendor(vendor).rate_limits
+        scope = spec_for(vendor).rate_limit_scope
+        reserved = budget.reserved(limits)
+        widest = max(limits, key=lambda each: each.seconds) if limits else None
+        for limit in limits:
+            used = budget.usage_by_key(vendor, limit)
+            busiest = max(used.values(), default=0)
+            row: dict[str, Any] = {
+                "vendor": vendor,
+                "limit": str(limit),
+                "per": scope,
+                "used": sum(used.values()),
+                "left": max(0, limit.requests - busiest),
+            }
+            if scope == "user":
+                row["users"] = len(used)
+                row["busiest_user_used"] = busiest
+            if limit == widest:
+                allowed = reserved[0].requests if reserved else limit.requests
+                row["reconcile_left"] = max(0, allowed - busiest)
+            rows.append(row)
+    return rows
 
 
 def forget_budget_readings() -> None:
