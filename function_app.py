@@ -12,7 +12,7 @@ from shared.notify import NOTIFY_QUEUE
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
 from shared.queue_work import poison_counted
 from shared.settings import load_settings
-from shared.storage import ROTATE_QUEUE
+from shared.storage import ROTATE_QUEUE, SWEEP_QUEUE
 from shared.telemetry import configure_telemetry
 
 configure_telemetry()  # OpenTelemetry to Application Insights when the app has a connection string
@@ -24,14 +24,13 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 @app.timer_trigger(schedule="%ROTATE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def rotate_tokens(timer: func.TimerRequest) -> None:
-    """Every six hours: one queue message per connection whose pair is due for rotation."""
-    from shared import rotation
+    """Every six hours: one sweep-shards message per shard of the registry; each shard's worker (sweep_shard)
+    enqueues one rotate-jobs message per due connection, once per six-hour slot."""
     from shared.app_context import get_context
 
     if timer.past_due:
         logging.warning("rotate_tokens is running late (past due)")
-    ctx = get_context()
-    rotation.enqueue_due(ctx.registry, ctx.rotate_queue(), ctx.settings.rotate_min_age_seconds, ctx.settings.vendors)
+    get_context().sweeps.start("rotate")
 
 
 @app.queue_trigger(arg_name="msg", queue_name=ROTATE_QUEUE, connection="AzureWebJobsStorage")
@@ -47,12 +46,23 @@ def rotate_connection(msg: func.QueueMessage) -> None:
 
 @app.timer_trigger(schedule="%PULL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def pull_data(timer: func.TimerRequest) -> None:
-    """Hourly: one queue message per usable connection and data type, from its watermark to today."""
+    """Hourly: one sweep-shards message per shard of the registry; each shard's worker (sweep_shard) enqueues
+    one pull-jobs message per usable connection and data type, once per hour, spread over the hour."""
     from shared.app_context import get_context
 
     if timer.past_due:
         logging.warning("pull_data is running late (past due)")
-    get_context().pull.enqueue_live()
+    get_context().sweeps.start("pull")
+
+
+@app.queue_trigger(arg_name="msg", queue_name=SWEEP_QUEUE, connection="AzureWebJobsStorage")
+def sweep_shard(msg: func.QueueMessage) -> None:
+    """One shard of a rotation or pull sweep: lists its slice of the registry and enqueues its connections'
+    work in parallel; resumes where a failed run stopped, and leaves a shard done or held by another worker."""
+    from shared.app_context import get_context
+
+    with poison_counted(msg, SWEEP_QUEUE):
+        get_context().sweeps.work_shard(msg.get_body())
 
 
 @app.queue_trigger(arg_name="msg", queue_name=LIVE_QUEUE, connection="AzureWebJobsStorage")

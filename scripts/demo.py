@@ -52,8 +52,11 @@ def rotate() -> None:
     from azure.functions.timer import TimerRequest
 
     from shared.app_context import get_context
+    from shared.storage import SWEEP_QUEUE
 
     invoke("rotate_tokens", TimerRequest(past_due=False))
+    shards = drain_and_work(SWEEP_QUEUE, "sweep_shard")
+    print(f"  the rotation timer queued {len(shards)} sweep shards; each shard's worker enqueued its due connections")
     queue = get_context().rotate_queue()
     messages = list(queue.receive_messages(messages_per_page=32))
     print(f"  the rotation timer enqueued {len(messages)} jobs; the queue worker runs each:")
@@ -130,8 +133,10 @@ def pull() -> None:
     from azure.functions.timer import TimerRequest
 
     from shared.pull.jobs import LIVE_QUEUE
+    from shared.storage import SWEEP_QUEUE
 
     invoke("pull_data", TimerRequest(past_due=False))
+    drain_and_work(SWEEP_QUEUE, "sweep_shard")  # each shard's worker queues its connections' jobs
     jobs = drain_and_work(LIVE_QUEUE, "pull_worker")
     print(f"  the pull timer queued {len(jobs)} jobs (one per connection and data type); the worker pulled each.")
     print("  Landed in raw/ (one blob per record, on its local date) and curated/ (JSON lines per record):")
@@ -188,6 +193,7 @@ def main() -> int:
                 "LOCAL_SECRETS_DIR": os.path.join(workdir, "secrets"),
                 "ROTATE_SCHEDULE": "0 0 */6 * * *",
                 "ROTATE_MIN_AGE_MINUTES": "0",  # the demo's pairs are seconds old; rotate them anyway
+                "PULL_SPREAD_MINUTES": "0",  # the demo pulls at once, not spread over the hour
                 "POST_CONNECT_REDIRECT_URL": "https://product.example/connected",  # the product's page
                 **sandbox.settings_env(),
             }

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
 from shared.settings import Settings, load_settings
-from shared.storage import ROTATE_QUEUE, Storage
+from shared.storage import ROTATE_QUEUE, SWEEP_QUEUE, Storage
 
 if TYPE_CHECKING:
     import requests
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shared.pull.service import PullService
     from shared.pull.sink import RecordSink
     from shared.registry import ConnectionRegistry
+    from shared.sweeps import Sweeps
     from shared.token_service import TokenService
     from shared.vault import TokenVault
 
@@ -191,6 +192,20 @@ class AppContext:
 
         return self.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
 
+    @cached_property
+    def sweeps(self) -> Sweeps:
+        from shared.storage import CONNECTIONS_TABLE, SWEEP_TABLE
+        from shared.sweeps import Sweeps
+
+        tables = self.storage.tables
+        return Sweeps(
+            self.settings,
+            tables.get_table_client(CONNECTIONS_TABLE),
+            tables.get_table_client(SWEEP_TABLE),
+            self.pull_state,
+            self.storage.queue,
+        )
+
     def rotate_queue(self) -> QueueClient:
         return self.storage.queue(ROTATE_QUEUE)
 
@@ -208,7 +223,8 @@ class AppContext:
         self.sink.ensure()
         self.notify.ensure()
         self.notify_worker.ensure()
-        for name in (ROTATE_QUEUE, LIVE_QUEUE, BACKFILL_QUEUE):
+        self.sweeps.ensure()
+        for name in (ROTATE_QUEUE, LIVE_QUEUE, BACKFILL_QUEUE, SWEEP_QUEUE):
             with contextlib.suppress(ResourceExistsError):
                 self.storage.queue(name).create_queue()
 

@@ -12,9 +12,9 @@ from shared.pull.backfill import BACKFILL_TABLE
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE
 from shared.pull.pull_state import PULL_STATE_TABLE
 from shared.pull.rate_budget import BUDGET_TABLE
-from shared.storage import CONNECTIONS_TABLE, ROTATE_QUEUE
+from shared.storage import CONNECTIONS_TABLE, ROTATE_QUEUE, SWEEP_QUEUE, SWEEP_TABLE
 
-WORK_QUEUES = (ROTATE_QUEUE, LIVE_QUEUE, BACKFILL_QUEUE, NOTIFY_QUEUE)
+WORK_QUEUES = (ROTATE_QUEUE, LIVE_QUEUE, BACKFILL_QUEUE, NOTIFY_QUEUE, SWEEP_QUEUE)
 POISON_QUEUES = tuple(f"{name}-poison" for name in WORK_QUEUES)
 TABLES = (
     CONNECTIONS_TABLE,
@@ -28,4 +28,5 @@ TABLES = (
     NOTIFY_UNKNOWN_TABLE,
     NOTIFY_ACTIVITY_TABLE,
     NOTIFY_WORK_TABLE,
+    SWEEP_TABLE,
 )

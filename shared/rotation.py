@@ -1,13 +1,14 @@
-"""Rotation: the timer's sweep enqueues one message per due connection; a queue worker rotates one
-connection under its lock. The command line runs the same rotation in-process.
+"""Rotation: the timer's sweep (``shared.sweep``: one message per shard, each shard's worker enqueuing its due
+connections in parallel) sends one message per due connection; a queue worker rotates one connection under its
+lock. The command line runs the same rotation in-process.
 
-A timer that fires twice, or a manual run during a scheduled one, does no harm: every rotation re-reads
-the pair under the connection's lock and skips a pair that is no longer due.
+A timer that fires twice, or a manual run during a scheduled one, does no harm: a sweep's period is the
+six-hour slot, and each shard of a period is swept once; and every rotation re-reads the pair under the
+connection's lock and skips a pair that is no longer due.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -18,12 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError
-from azure.storage.queue import QueueClient
-
 from shared.locks import LockTimeout
 from shared.naming import log_id
 from shared.registry import USABLE, Connection, ConnectionRegistry, parse_iso
+from shared.storage import ROTATE_QUEUE
+from shared.sweep import Outgoing, Shard
 from shared.telemetry import count_rotation, operation
 from shared.token_service import ConnectionNotFound, Outcome, RefreshResult, TokenService
 from shared.vault import VaultWriteFailed
@@ -95,18 +95,24 @@ def parse_rotation_message(body: str | bytes) -> tuple[str, str, bool]:
     return vendor, user_id, bool(data.get("force", False))
 
 
-def enqueue_due(
-    registry: ConnectionRegistry, queue: QueueClient, min_age_seconds: int, enabled: Collection[str]
-) -> int:
-    """The timer's work: one queue message per due connection of an enabled vendor. Returns how many."""
-    with contextlib.suppress(ResourceExistsError):
-        queue.create_queue()
-    count = 0
-    for connection in due_connections(registry, min_age_seconds, enabled=enabled):
-        queue.send_message(rotation_message(connection))
-        count += 1
-    log.info("rotation sweep enqueued=%d", count)
-    return count
+ROTATION_PERIOD_SECONDS = 6 * 3600  # the schedule's slot: each connection is enqueued once per slot
+
+
+@dataclass(frozen=True)
+class RotationSweep:
+    """The rotation as a sweep (``shared.sweep.SweepKind``): a due connection of an enabled vendor gets one
+    ``rotate-jobs`` message."""
+
+    min_age_seconds: int
+    enabled: Collection[str]
+    name: str = "rotate"
+    period_seconds: int = ROTATION_PERIOD_SECONDS
+    columns: tuple[str, ...] = ("status", "next_attempt_at", "last_refresh_at", "connected_at")
+
+    def messages(self, connection: Connection, shard: Shard) -> list[Outgoing]:
+        if connection.vendor not in self.enabled or not is_due(connection, self.min_age_seconds):
+            return []
+        return [Outgoing(ROTATE_QUEUE, rotation_message(connection))]
 
 
 def rotate_one(tokens: TokenService, vendor: str, user_id: str, force: bool = False) -> RefreshResult:

@@ -141,6 +141,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Share of a vendor's largest rate-limit window kept for notifications: reconciliation waits for it.",
     ),
     Setting(
+        "PULL_SPREAD_MINUTES",
+        "50",
+        "The hourly pull's messages become visible spread over this many minutes after the timer (0: at once).",
+    ),
+    Setting(
+        "SWEEP_SHARDS",
+        "16",
+        "Shards per vendor of the rotation and pull sweeps: one queue message each, swept by its own worker.",
+    ),
+    Setting(
         "RATE_LIMIT_MARGIN_SECONDS",
         "2",
         "Added to every rate-limit window, so requests in flight and clock skew never push a window over.",
@@ -208,6 +218,8 @@ class Settings:
     pull_initial_days: int = 30
     pull_lookback_days: int = 3
     pull_run_seconds: float = 420.0
+    pull_spread_seconds: int = 3000
+    sweep_shards: int = 16
     pull_freshness_hours: int = 24
     pull_notified_freshness_hours: int = 72
     pull_budget_reserve_percent: int = 20
@@ -364,6 +376,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pull_initial_days=reader.integer("PULL_INITIAL_DAYS", 1, 3650),
         pull_lookback_days=reader.integer("PULL_LOOKBACK_DAYS", 0, 90),
         pull_run_seconds=float(reader.integer("PULL_RUN_SECONDS", 30, 3600)),
+        pull_spread_seconds=60 * reader.integer("PULL_SPREAD_MINUTES", 0, 59),
+        sweep_shards=reader.integer("SWEEP_SHARDS", 1, 256),
         pull_freshness_hours=reader.integer("PULL_FRESHNESS_HOURS", 1, 24 * 7),
         pull_notified_freshness_hours=reader.integer("PULL_NOTIFIED_FRESHNESS_HOURS", 1, 24 * 30),
         pull_budget_reserve_percent=reader.integer("PULL_BUDGET_RESERVE_PERCENT", 0, 90),

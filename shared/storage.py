@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 ROTATE_QUEUE = "rotate-jobs"
 LOCKS_CONTAINER = "locks"
 CONNECTIONS_TABLE = "connections"
+SWEEP_QUEUE = "sweep-shards"  # one message per shard of a registry sweep (shared/sweep.py)
+SWEEP_TABLE = "sweepprogress"  # a sweep's progress per (sweep, period, shard)
 
 
 @dataclass(frozen=True)

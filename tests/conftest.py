@@ -143,6 +143,7 @@ def app_env(
         # the sandbox's rate limits are off unless a test turns them on; so are ours
         "WHOOP_RATE_LIMITS": "none",
         "FITBIT_RATE_LIMITS": "none",
+        "PULL_SPREAD_MINUTES": "0",  # the hourly pull's messages visible at once (tests/test_sweep.py tests the spread)
         **sandbox.settings_env(),
     }
     for key, value in env.items():

@@ -29,6 +29,7 @@ from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE, PullJob
 from shared.pull.puller import PullOutcome, PullStatus
 from shared.registry import Status
 from tests.conftest import ROOT
+from tests.sweeping import run_shards
 
 END = date.today() - timedelta(days=3)
 START = END - timedelta(days=364)
@@ -119,6 +120,7 @@ def test_the_hourly_timer_queues_one_job_per_type_and_the_worker_moves_the_water
 ) -> None:
     seed("whoop", "u-live")
     invoke("pull_data", _Timer())
+    run_shards(ctx)
     jobs = drain(ctx, LIVE_QUEUE)
     assert sorted(PullJob.parse(m.get_body()).data_type for m in jobs) == sorted((*WHOOP_TYPES, "body", "profile"))
     for message in jobs:
@@ -132,8 +134,9 @@ def test_the_hourly_timer_queues_one_job_per_type_and_the_worker_moves_the_water
     # an hour on, nothing is due; once a type's last pull is a day old (here: sleep's, aged by hand) the next run
     # queues it alone, from the watermark less the lookback, not from the beginning
     age(ctx, "whoop", "u-live", "sleep", hours=25)
-    # the next run starts at the watermark less the lookback, not at the beginning
-    invoke("pull_data", _Timer())
+    # the next hour's run starts at the watermark less the lookback, not at the beginning
+    ctx.sweeps.start("pull", now=time.time() + 3600)
+    run_shards(ctx)
     again = {PullJob.parse(m.get_body()).data_type: PullJob.parse(m.get_body()) for m in drain(ctx, LIVE_QUEUE)}
     lookback = timedelta(days=ctx.settings.pull_lookback_days)
     assert set(again) == {"sleep"}

@@ -56,10 +56,12 @@ var queueNames = [
   'backfill-jobs-poison'
   'notify-jobs'
   'notify-jobs-poison'
+  'sweep-shards'
+  'sweep-shards-poison'
 ]
 
 // shared/resources.py TABLES: the registry, OAuth state, pending connections (no tokens), pull watermarks, backfill jobs, the shared rate budget,
-// and the notifications' duplicate guard, unknown users, activity and per-user work bounds (Codoon).
+// the notifications' duplicate guard, unknown users, activity and per-user work bounds (Codoon), and the sweeps' progress per shard.
 var tableNames = [
   'connections'
   'vendorusers'
@@ -72,6 +74,7 @@ var tableNames = [
   'notifyunknown'
   'notifyactivity'
   'notifywork'
+  'sweepprogress'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
