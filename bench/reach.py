@@ -1,0 +1,544 @@
+"""Reach: how many WHOOP users one default budget serves, notifications first against hourly polling.
+
+    python -m bench.reach [--users 20] [--day-seconds 150] [--hours 24] [--drain-hours 1] [--policies planned hourly]
+
+For each policy, afresh (its own Azurite, secrets directory and sandbox WHOOP in a process of its own): N users
+connected and pulled up to the start (the warm-up, limits off), then a simulated day of WHOOP traffic
+(``sandbox/vendors/whoop/traffic.py``: uploads, scores, cycles revised through the day, edits and deletes, and the
+signed notifications WHOOP sends for them) while the sandbox enforces WHOOP's 100 requests a minute and 10,000 a
+day. The app runs in this process: the real notification intake (``NotificationIntake.handle``, called as the
+HTTP function calls it), worker threads reading the Azurite queues and calling what the queue triggers call
+(``NotificationWorker.handle``, ``PullService.work_live``), the real ``RateBudget`` with the app's default
+WHOOP_RATE_LIMITS, the real puller and landing; the timer thread runs the policy:
+
+- hourly: today's landed pull timer: every hour, one live job per connection and data type, from its
+  watermark less the lookback (as ``planner.live_jobs`` was before issue 12);
+- planned: issue 12's planner (``shared.pull.planner.live_jobs``) every hour; notifications drive the rest.
+
+Time is compressed: a simulated day takes ``--day-seconds`` real seconds. The sandbox runs on that clock (its
+data, its rate-limit windows, its request log; ``bench/reach_sandbox.py``), and so do the app's parts that keep
+time for a policy: the rate budget (``RateBudget(clock=..., sleep=..., service_time=False)``: its windows are
+simulated minutes and days; the storage service's clock cannot be compressed), the puller (``Puller.clock``:
+its deadline and the time a pull is recorded), the notification worker (``clock``) and the timers. Visibility
+delays of queue messages (a pull continued later) stay real seconds, i.e. far longer in simulated time.
+
+Printed per policy: data requests (the sandbox's count) per user per day, the share of the 10,000 used, users
+one default budget serves at that rate (10,000 / requests per user per day), p50/p95 of notification -> landed
+and of vendor change -> landed (simulated minutes; a change not landed by the end counts as never, ">run"),
+429s, and records missing against the sandbox's ground truth (``expected_records``, deletes applied) at the end,
+with records landed that the vendor deleted. N is small so that a day fits the time here; users served is
+computed from the measured requests per user, not run at that N. Final line: users served, planned policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core.exceptions import AzureError
+
+from bench.reach_sandbox import LIMITS, TYPES, VENDOR, RemoteSandbox, SimClock
+from sandbox.azurite import Azurite
+from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
+from sandbox.vendors.whoop.traffic import Change
+from shared.app_context import AppContext
+from shared.connections import store_connection
+from shared.landing import Landed
+from shared.layout import RAW_CONTAINER
+from shared.notify import NOTIFY_QUEUE
+from shared.pull import planner
+from shared.pull.jobs import LIVE_QUEUE, PullJob
+from shared.pull.model import Fetched
+from shared.pull.puller import latest_local_date
+from shared.pull.rate_budget import RateBudget
+from shared.pull.sink import RecordSink
+from shared.registry import USABLE, Connection
+from shared.settings import load_settings
+from shared.vendors import spec_for
+from shared.vendors.registry import vendor_for
+
+DAY = 86_400.0
+HISTORY_DAYS = 3
+TARGET_USERS, TARGET_NOTIFIED_MINUTES, TARGET_ALL_HOURS = 1_000, 5.0, 24.0
+Key = tuple[str, str, str]  # data type, user, record id
+
+
+# -- what landed, when (simulated epoch seconds) -----------------------------------------------------------------
+class Landings:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.guard = threading.Lock()
+        self.versions: dict[Key, list[tuple[float, float]]] = {}  # (landed at, the record's updated_at)
+        self.removed: dict[Key, float] = {}
+
+    def land(self, data_type: str, user: str, fetched: Fetched) -> None:
+        content = fetched.content if isinstance(fetched.content, dict) else {}
+        stamp = str(content.get("updated_at") or "")
+        updated = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
+        with self.guard:
+            self.versions.setdefault((data_type, user, fetched.record_id), []).append((self.clock(), updated))
+
+    def remove(self, data_type: str, user: str, record_id: str) -> None:
+        with self.guard:
+            self.removed.setdefault((data_type, user, record_id), self.clock())
+
+    def landed_at(self, key: Key, change: Change, changed_at: float) -> float | None:
+        """When the change reached storage: its version (or a later one) landed, or the record was removed."""
+        if change.action == "delete":
+            return self.removed.get(key)
+        for at, updated in self.versions.get(key, []):
+            if updated >= changed_at - 0.001:
+                return at
+        return None
+
+
+class TimedSink(RecordSink):
+    def __init__(self, blobs: Any, landings: Landings) -> None:
+        super().__init__(blobs)
+        self.landings = landings
+
+    def land(self, vendor: str, data_type: str, user_id: str, fetched: Fetched) -> Landed:
+        landed = super().land(vendor, data_type, user_id, fetched)
+        self.landings.land(data_type, user_id, fetched)
+        return landed
+
+    def land_batch(
+        self, vendor: str, data_type: str, user_id: str, batch: Sequence[Fetched], pool: Executor
+    ) -> list[Landed]:
+        landed = super().land_batch(vendor, data_type, user_id, batch, pool)
+        for fetched in batch:
+            self.landings.land(data_type, user_id, fetched)
+        return landed
+
+
+# -- the app -----------------------------------------------------------------------------------------------------
+def app_env(storage: str, secrets_dir: str, sandbox: RemoteSandbox, limits: bool) -> dict[str, str]:
+    for name in list(os.environ):
+        if name.startswith(("AZURE_", "IDENTITY_", "MSI_", "KEY_VAULT", "AzureWebJobs", "WHOOP_RATE", "FITBIT_RATE")):
+            del os.environ[name]
+    env = {
+        "AzureWebJobsStorage": storage,
+        "LOCAL_SECRETS_DIR": secrets_dir,
+        "LOCK_LEASE_SECONDS": "15",
+        "LOCK_WAIT_SECONDS": "60",
+        "HTTP_TIMEOUT_SECONDS": "5",
+        "FITBIT_RATE_LIMITS": "none",
+        "ENABLED_VENDORS": VENDOR,
+        "PULL_INITIAL_DAYS": str(HISTORY_DAYS + 1),
+        "PULL_RUN_SECONDS": "3600",  # simulated seconds (the puller's clock): a job is not cut short
+        **sandbox.env,
+    }
+    if not limits:
+        env["WHOOP_RATE_LIMITS"] = "none"
+    return env
+
+
+def app_context(env: dict[str, str], clock: SimClock, landings: Landings, stop: threading.Event) -> AppContext:
+    """The app's services with the simulated clock where a policy keeps time (see the module docstring)."""
+    os.environ.update(env)
+    context = AppContext(load_settings(env))
+
+    def scaled_sleep(seconds: float) -> None:
+        stop.wait(clock.real_seconds(seconds))
+
+    reserve = getattr(context.settings, "pull_budget_reserve_percent", None)  # issue 12's budget
+    context.__dict__["budget"] = RateBudget(
+        context.storage.tables,
+        context.settings.rate_limit_margin_seconds,
+        clock=clock,
+        sleep=scaled_sleep,
+        service_time=False,
+        **({} if reserve is None else {"reserve_percent": reserve}),
+    )
+    context.__dict__["sink"] = TimedSink(context.storage.blobs, landings)
+    context.ensure_resources()
+    puller = context.puller
+    puller.clock = clock
+    reads = getattr(puller, "shared_reads", None)  # issue 12's puller: reads shared within a run
+    if reads is not None:
+        reads.clock = clock
+    worker = context.notify_worker
+    worker.clock = clock
+    for part in ("unknown_users", "user_work"):
+        with suppress(AttributeError):
+            getattr(worker, part).clock = clock
+    original = worker._remove
+
+    def remove(vendor: str, data_type: str, user_id: str, record_id: str) -> int:
+        removed = original(vendor, data_type, user_id, record_id)
+        landings.remove(data_type, user_id, record_id)
+        return removed
+
+    setattr(worker, "_remove", remove)  # noqa: B010  (instrumentation: when a deletion reached storage)
+    return context
+
+
+def connections(context: AppContext) -> list[Connection]:
+    return [c for c in context.registry.list(VENDOR) if c.status in USABLE]
+
+
+def hourly_jobs(context: AppContext, connection: Connection, now: datetime) -> Iterator[PullJob]:
+    """Today's hourly pull (``planner.live_jobs`` as landed before issue 12): every granted type, from its
+    watermark less the lookback to the latest local date."""
+    settings, last = context.settings, latest_local_date(now)
+    marks = {s.data_type: s.watermark for s in context.pull_state.list(connection.vendor, connection.user_id)}
+    granted = set(connection.granted)
+    for name, kind in vendor_for(connection.vendor).data.data_types.items():
+        if kind.scope and granted and kind.scope not in granted:
+            continue
+        if kind.snapshot:
+            yield PullJob(connection.vendor, connection.user_id, name, now.date(), now.date())
+            continue
+        mark = marks.get(name)
+        first = (
+            now.date() - timedelta(days=settings.pull_initial_days)
+            if mark is None
+            else min(mark, last) - timedelta(days=settings.pull_lookback_days)
+        )
+        yield PullJob(connection.vendor, connection.user_id, name, first, last)
+
+
+def planned_jobs(context: AppContext, connection: Connection, now: datetime) -> Iterator[PullJob]:
+    return planner.live_jobs(context.settings, context.pull_state, connection, now)
+
+
+POLICIES: dict[str, Callable[[AppContext, Connection, datetime], Iterator[PullJob]]] = {
+    "planned": planned_jobs,
+    "hourly": hourly_jobs,
+}
+
+
+# -- threads: queue workers, the timer, the vendor's traffic -----------------------------------------------------
+@dataclass
+class Counters:
+    handled: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, error: BaseException) -> None:
+        with self.guard:
+            self.failed += 1
+            name = type(error).__name__
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+
+def work_queue(
+    context: AppContext, queue_name: str, handle: Callable[[bytes | str], Any], stop: threading.Event, counts: Counters
+) -> None:
+    """A queue trigger: take messages, call ``handle``, delete on success (a failure is retried when the
+    message shows again)."""
+    queue = context.storage.queue(queue_name)
+    while not stop.is_set():
+        try:
+            messages = list(queue.receive_messages(max_messages=4, visibility_timeout=30))
+        except AzureError as error:
+            counts.fail(error)
+            stop.wait(0.2)
+            continue
+        if not messages:
+            stop.wait(0.02)
+        for message in messages:
+            if stop.is_set():
+                return
+            try:
+                handle(message.content)
+                queue.delete_message(message)
+                with counts.guard:
+                    counts.handled += 1
+            except Exception as error:  # the trigger's retry: the message shows again after its visibility
+                counts.fail(error)
+
+
+def run_until_empty(context: AppContext, queue_name: str, handle: Callable[[bytes | str], Any], threads: int) -> None:
+    stop, counts = threading.Event(), Counters()
+    workers = [
+        threading.Thread(target=work_queue, args=(context, queue_name, handle, stop, counts), daemon=True)
+        for _ in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    queue = context.storage.queue(queue_name)
+    while (queue.get_queue_properties().approximate_message_count or 0) > 0:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    stop.set()
+    for worker in workers:
+        worker.join()
+
+
+def timer(
+    context: AppContext,
+    policy: Callable[[AppContext, Connection, datetime], Iterator[PullJob]],
+    clock: SimClock,
+    end: float,
+    stop: threading.Event,
+    runs: list[tuple[float, int]],
+) -> None:
+    """The pull timer, every simulated hour from the start (its first run at the start)."""
+    queue = context.storage.queue(LIVE_QUEUE)
+    due = clock.start_at
+    while not stop.is_set() and due < end:
+        if clock() < due:
+            stop.wait(0.01)
+            continue
+        now = datetime.fromtimestamp(clock(), UTC)
+        sent = 0
+        for connection in connections(context):
+            for job in policy(context, connection, now):
+                queue.send_message(job.message())
+                sent += 1
+        runs.append((clock(), sent))
+        due += 3600.0
+
+
+@dataclass
+class Sent:
+    change: Change
+    changed_at: float  # the vendor's time of the change
+    notified_at: float | None  # when the notification reached the intake (None: no notification)
+
+
+def traffic(
+    context: AppContext,
+    sandbox: RemoteSandbox,
+    changes: list[Change],
+    clock: SimClock,
+    vendor_ids: dict[str, int],
+    stop: threading.Event,
+    sent: list[Sent],
+) -> None:
+    """The vendor's day: each change at its time, then WHOOP's notifications for it to the app's intake."""
+    secret = str(sandbox.call("client_secret"))
+    for change in changes:
+        target = change.at.timestamp()
+        while clock() < target and not stop.is_set():
+            stop.wait(min(0.02, clock.real_seconds(target - clock())))
+        if stop.is_set():
+            return
+        changed_at = float(sandbox.call("apply", change)) if change.action != "upload" else target
+        notified_at = None
+        for event_type, event_id in change.notifications:
+            headers, body = signed_whoop(secret, whoop_event(vendor_ids[change.user], event_type, event_id))
+            notified_at = clock() if notified_at is None else notified_at
+            status, _ = context.notify.handle(VENDOR, "POST", headers, {}, body)
+            if status >= 300:
+                logging.getLogger(__name__).error("notification refused: %s", status)
+        sent.append(Sent(change, changed_at, notified_at))
+
+
+# -- one policy's run ----------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    policy: str
+    users: int
+    hours: float
+    requests: int  # data requests the sandbox saw in the simulated day
+    refused: int
+    notified: list[float]  # simulated seconds; math.inf: never landed
+    changes: list[float]
+    missing: int
+    expected: int
+    stale_deleted: int
+    timer_jobs: int
+    failures: dict[str, int]
+    seconds: float
+
+    @property
+    def per_user_day(self) -> float:
+        return self.requests / self.users * 24.0 / self.hours
+
+    @property
+    def served(self) -> int:
+        return int(LIMITS[1] // self.per_user_day) if self.per_user_day else 0
+
+
+def simulated_start(drain_hours: float, hours: float) -> datetime:
+    """A UTC midnight such that the whole run, drain included, lies before the real now (the app's "today")."""
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    while start + timedelta(hours=hours + drain_hours + 1) > datetime.now(UTC):
+        start -= timedelta(days=1)
+    return start
+
+
+@contextmanager
+def fresh_world(latency: float, start: datetime, factor: float) -> Iterator[tuple[Azurite, str, RemoteSandbox]]:
+    with (
+        Azurite(memory_limit_mb=2048) as azurite,
+        tempfile.TemporaryDirectory(prefix="bench-reach-") as secrets_dir,
+        RemoteSandbox(latency, start.timestamp(), factor) as sandbox,
+    ):
+        yield azurite, secrets_dir, sandbox
+
+
+def run_policy(name: str, args: argparse.Namespace) -> Result:
+    started = time.perf_counter()
+    hours, drain = float(args.hours), float(args.drain_hours)
+    factor = DAY / args.day_seconds
+    start = simulated_start(drain, hours)
+    end_traffic = start + timedelta(hours=hours)
+    end = end_traffic + timedelta(hours=drain)
+    users = [f"reach-{i:05d}" for i in range(args.users)]
+    since = start.date() - timedelta(days=HISTORY_DAYS)
+    with fresh_world(args.vendor_latency, start, factor) as (azurite, secrets_dir, sandbox):
+        clock = SimClock(start.timestamp(), factor)
+        landings, stop = Landings(clock), threading.Event()
+        pairs = sandbox.call("prepare", users, since, start.date())
+        warm = app_context(app_env(azurite.connection_string, secrets_dir, sandbox, False), clock, landings, stop)
+        vendor_ids: dict[str, int] = {}
+        for user, (body, vendor_user) in zip(users, pairs, strict=True):
+            pair = spec_for(VENDOR).parse_token_response(body).with_user(vendor_user)
+            store_connection(warm.vault, warm.registry, VENDOR, user, pair)
+            vendor_ids[user] = int(vendor_user)
+        queue = warm.storage.queue(LIVE_QUEUE)
+        for connection in connections(warm):
+            for job in hourly_jobs(warm, connection, datetime.fromtimestamp(clock(), UTC)):
+                queue.send_message(job.message())
+        run_until_empty(warm, LIVE_QUEUE, warm.pull.work_live, args.workers)
+        changes: list[Change] = sandbox.call("changes", users, start, end_traffic)
+
+        context = app_context(app_env(azurite.connection_string, secrets_dir, sandbox, True), clock, landings, stop)
+        for entity in list(context.budget.table.list_entities()):  # the warm-up's sends are not the day's
+            context.budget.table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        sandbox.call("limits_on")
+        m0 = time.monotonic()
+        sandbox.call("start_clock", m0)
+        clock.start(m0)
+        sent: list[Sent] = []
+        runs: list[tuple[float, int]] = []
+        counts = Counters()
+        threads = [
+            threading.Thread(target=timer, args=(context, POLICIES[name], clock, end.timestamp(), stop, runs)),
+            threading.Thread(target=traffic, args=(context, sandbox, changes, clock, vendor_ids, stop, sent)),
+        ]
+        for queue_name, handle in ((NOTIFY_QUEUE, context.notify_worker.handle), (LIVE_QUEUE, context.pull.work_live)):
+            threads += [
+                threading.Thread(target=work_queue, args=(context, queue_name, handle, stop, counts))
+                for _ in range(args.workers)
+            ]
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        while clock() < end.timestamp():
+            time.sleep(0.1)
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        request_times = sandbox.call("data_request_times")
+        requests = sum(1 for at in request_times if start.timestamp() < at <= start.timestamp() + DAY)
+        expected: set[tuple[str, str, str]] = sandbox.call("expected", users, since, end.date() + timedelta(days=1))
+        landed = raw_keys(context)
+        result = Result(
+            policy=name,
+            users=len(users),
+            hours=min(hours + drain, 24.0),
+            requests=requests,
+            refused=int(sandbox.call("limit_exceeded", VENDOR)),
+            notified=[],
+            changes=[],
+            missing=len(expected - landed),
+            expected=len(expected),
+            stale_deleted=len(landed - expected),
+            timer_jobs=sum(n for _, n in runs),
+            failures=dict(counts.errors),
+            seconds=0.0,
+        )
+        for item in sent:
+            for record_id in item.change.record_ids:
+                key = (item.change.data_type, item.change.user, record_id)
+                at = landings.landed_at(key, item.change, item.changed_at)
+                result.changes.append(math.inf if at is None else max(0.0, at - item.changed_at))
+                if item.notified_at is not None:
+                    result.notified.append(math.inf if at is None else max(0.0, at - item.notified_at))
+        result.seconds = time.perf_counter() - started
+        return result
+
+
+def raw_keys(context: AppContext) -> set[tuple[str, str, str]]:
+    container = context.storage.blobs.get_container_client(RAW_CONTAINER)
+    keys = set()
+    for blob in container.list_blobs(name_starts_with=f"{VENDOR}/"):
+        _, data_type, user, _day, leaf = blob.name.split("/")
+        if data_type in TYPES:
+            keys.add((data_type, user.removeprefix("user="), leaf.removesuffix(".json")))
+    return keys
+
+
+# -- the report ----------------------------------------------------------------------------------------------------
+def quantiles(samples: list[float]) -> tuple[str, str]:
+    if not samples:
+        return "-", "-"
+    ordered = sorted(samples)
+
+    def cut(share: float) -> str:
+        value = ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+        return ">run" if math.isinf(value) else f"{value / 60:.1f}"
+
+    return cut(0.50), cut(0.95)
+
+
+def report(result: Result) -> None:
+    n50, n95 = quantiles(result.notified)
+    c50, c95 = quantiles(result.changes)
+    never = sum(1 for x in result.changes if math.isinf(x))
+    finite = [x for x in result.changes if not math.isinf(x)]
+    slowest = max(finite, default=0.0) / 3600
+    print(
+        f"  {result.policy:<8} users {result.users}: {result.requests} data requests in the day = "
+        f"{result.per_user_day:.1f} per user per day, {result.requests / LIMITS[1]:.1%} of the 10,000 "
+        f"-> users served per default budget {result.served:,}"
+    )
+    print(
+        f"           notification->landed p50 {n50} min p95 {n95} min ({len(result.notified)}); "
+        f"vendor change->landed p50 {c50} min p95 {c95} min, slowest {slowest:.1f} h, "
+        f"{never} of {len(result.changes)} not landed by the end"
+    )
+    print(
+        f"           missing {result.missing} of {result.expected} records (ground truth, deletes applied), "
+        f"{result.stale_deleted} deleted at the vendor but still landed; 429s {result.refused}; "
+        f"timer jobs {result.timer_jobs}; worker failures {result.failures or 0}; {result.seconds:.0f} s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--day-seconds", type=float, default=150.0, help="real seconds per simulated day")
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours of traffic")
+    parser.add_argument("--drain-hours", type=float, default=1.0, help="simulated hours after the traffic")
+    parser.add_argument("--workers", type=int, default=3, help="threads per queue")
+    parser.add_argument("--vendor-latency", type=float, default=0.0, help="real seconds per vendor answer")
+    parser.add_argument("--policies", nargs="*", default=list(POLICIES), choices=list(POLICIES))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.CRITICAL, format="%(levelname)s %(name)s: %(message)s")
+    factor = DAY / args.day_seconds
+    print(
+        f"reach benchmark: {args.users} WHOOP users, {args.hours:.0f} simulated hours of traffic "
+        f"+ {args.drain_hours:.0f} h drain, 1 simulated day = {args.day_seconds:.0f} s real "
+        f"(x{factor:.0f}); the sandbox enforces {LIMITS[0]}/min and {LIMITS[1]:,}/day; times below are simulated"
+    )
+    results = [run_policy(name, args) for name in args.policies]
+    for result in results:
+        report(result)
+    print(
+        f"  (users served = 10,000 / measured requests per user per day, measured on {args.users} users; targets: "
+        f">= {TARGET_USERS:,} users, notified p95 <= {TARGET_NOTIFIED_MINUTES:.0f} min, all data <= "
+        f"{TARGET_ALL_HOURS:.0f} h, 0 missing)"
+    )
+    headline = next((r for r in results if r.policy == "planned"), results[-1])
+    print(f"WHOOP users served per default budget ({headline.policy} policy): {headline.served:,}")
+
+
+if __name__ == "__main__":
+    main()
