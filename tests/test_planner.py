@@ -15,6 +15,7 @@ from sandbox import Sandbox
 from sandbox.function_host import http as call
 from shared.app_context import AppContext
 from shared.cli import main as cli
+from shared.notify.reconcile import reconcile
 from shared.notify.worker import NOTIFY_ACTIVITY_TABLE
 from shared.pull.jobs import LIVE_QUEUE
 from shared.pull.model import Priority
@@ -114,11 +115,18 @@ def test_a_budget_exhausted_by_notifications_defers_reconciliation_and_never_dro
     # the reserve is notification work's: live requests still go
     assert ctx.budget.acquire("whoop", "app", limits, Priority.LIVE, deadline=datetime.now(UTC).timestamp() + 5) < 5
 
+    # the quiet-stream reconciliation defers the same way: the connection is not marked reconciled
+    activity = ctx.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
+    notified(ctx, "u-busy", datetime.now(UTC) - timedelta(hours=7))
+    assert reconcile(settings, ctx.registry, ctx.pull_state, activity, queue) == 0
+    assert "reconciled_at" not in activity.get_entity("whoop", "u-busy")
+
     # once the window frees (a new day: here the budget row goes), the same connection is planned in full
     ctx.budget.table.delete_entity("whoop", "app")
     forget_budget_readings()
     again = plan(settings, ctx.pull_state, connection)
     assert sorted(j.data_type for j in again.jobs) == sorted(j.data_type for j in due.jobs) and not again.deferred
+    assert reconcile(settings, ctx.registry, ctx.pull_state, activity, queue) == 1
 
 
 class SimClock:
@@ -194,3 +202,24 @@ def test_health_shows_freshness_per_type_and_the_budget_per_vendor(
     out = capsys.readouterr().out
     daily = next(line for line in out.splitlines() if "10000/86400" in line)
     assert daily.split()[:6] == ["whoop", "10000/86400", "app", "3", "9997", "7997"]
+
+
+def test_a_run_reads_a_collection_once_when_two_types_need_it(ctx: AppContext, seed: Any, sandbox: Sandbox) -> None:
+    seed("whoop", "u-share")
+    connection = ctx.registry.get("whoop", "u-share")
+    assert connection is not None
+
+    def cycle_reads() -> int:
+        return sum(1 for r in sandbox.requests("whoop") if r.path.endswith("/v2/cycle"))
+
+    jobs = {j.data_type: j for j in plan(ctx.settings, ctx.pull_state, connection).jobs}
+    ctx.puller.run(jobs["cycle"])
+    once = cycle_reads()
+    assert once > 0
+    recovery = ctx.puller.run(jobs["recovery"])  # the recovery reads the same window's cycles: from this run
+    assert recovery.status is PullStatus.DONE and recovery.landed > 0
+    assert cycle_reads() == once
+    # live work always asks the vendor
+    live = {j.data_type: j for j in manual_jobs(ctx.settings, ctx.pull_state, connection)}
+    ctx.puller.run(live["recovery"])
+    assert cycle_reads() > once

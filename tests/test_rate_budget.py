@@ -189,3 +189,44 @@ def test_workers_that_lose_the_update_back_off_with_jitter(ctx: AppContext) -> N
     assert RateBudget(ctx.storage.tables).usage("whoop", "contended", limit[0]) == 80
     assert naps, "8 workers on one key never lost an update"
     assert len(set(naps)) == len(naps) and all(0 <= nap <= 1.0 for nap in naps)  # random, bounded
+
+
+def test_reconciliation_and_backfill_leave_the_reserve_to_live_work(ctx: AppContext, clock: FakeClock) -> None:
+    budget = RateBudget(
+        ctx.storage.tables, margin_seconds=2, clock=clock, sleep=clock.advance, service_time=False, reserve_percent=20
+    )
+    budget.ensure()
+    day = (RateLimit(10, 86_400),)
+    for _ in range(8):
+        assert budget.acquire("whoop", "app", day, Priority.RECONCILE) == 0
+    for priority in (Priority.RECONCILE, Priority.BACKFILL):  # the last 2 of the day are live work's
+        with pytest.raises(OutOfTime) as stop:
+            budget.acquire("whoop", "app", day, priority, deadline=clock() + 600)
+        assert stop.value.retry_after == pytest.approx(86_400 + 2, abs=1)  # when the first of the day leaves
+    assert budget.acquire("whoop", "app", day, Priority.LIVE) == 0
+    assert budget.acquire("whoop", "app", day, Priority.LIVE) == 0
+    assert budget.usage("whoop", "app", day[0]) == 10
+
+
+def test_a_waiting_live_pull_goes_before_reconciliation_and_a_waiting_reconciliation_before_backfill(
+    budget: RateBudget, clock: FakeClock
+) -> None:
+    for _ in range(3):
+        budget.acquire("whoop", "app", MINUTE)
+    with pytest.raises(OutOfTime):  # a live pull waits: its mark holds reconciliation back too
+        budget.acquire("whoop", "app", MINUTE, Priority.LIVE, deadline=clock.now + 1)
+    clock.advance(62.5)
+    with pytest.raises(OutOfTime):
+        budget.acquire("whoop", "app", MINUTE, Priority.RECONCILE, deadline=clock.now + 0.1)
+    assert budget.acquire("whoop", "app", MINUTE, Priority.LIVE) == 0
+    clock.advance(5)
+    for _ in range(2):
+        assert budget.acquire("whoop", "app", MINUTE, Priority.RECONCILE) == 0
+    with pytest.raises(OutOfTime):  # a reconciliation waits within its deadline: it marks the budget ...
+        budget.acquire("whoop", "app", MINUTE, Priority.RECONCILE, deadline=clock.now + 1)
+    clock.advance(58)  # ... so the slot freed meanwhile is not backfill's yet
+    with pytest.raises(OutOfTime):
+        budget.acquire("whoop", "app", MINUTE, Priority.BACKFILL, deadline=clock.now + 0.1)
+    assert budget.acquire("whoop", "app", MINUTE, Priority.RECONCILE) == 0
+    clock.advance(5)
+    assert budget.acquire("whoop", "app", MINUTE, Priority.BACKFILL) == 0

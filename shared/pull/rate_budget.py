@@ -55,6 +55,8 @@ EXACT_UP_TO = 1_000
 """Limits up to this many requests keep each send time; larger ones count per minute."""
 BUCKET_SECONDS = 60
 LIVE_MARK_SECONDS = 2.0
+MARK_MAX_WAIT = 600.0
+"""A reconciliation request that must wait longer than this (the day's reserve) leaves no mark for backfill."""
 MAX_NAP = 10.0
 BACKOFF_FIRST = 0.02
 BACKOFF_MAX = 1.0
@@ -240,11 +242,8 @@ class RateBudget:
             if priority is Priority.LIVE and state.live_until < now + wait:
                 state.live_until = self.stamp() + wait + LIVE_MARK_SECONDS
                 self._write(vendor, key, state)  # best effort: a lost race only delays the mark
-            elif (
-                priority is Priority.RECONCILE
-                and state.reconcile_until < now + wait
-                and self.clock() + wait <= deadline
-            ):
+            elif priority is Priority.RECONCILE and state.reconcile_until < now + wait and wait <= MARK_MAX_WAIT:
+                # waiting for a short window holds backfill back; waiting out the day's reserve does not
                 state.reconcile_until = self.stamp() + wait + LIVE_MARK_SECONDS
                 self._write(vendor, key, state)
             if self.clock() + wait > deadline:  # the caller's deadline is on its own clock
