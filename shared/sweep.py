@@ -350,6 +350,8 @@ class ShardWorker:
             state.sent_past = {m for m in state.sent_past | sent_marks if m.split("\t", 1)[0] > state.after}
         state.sent += len(sent_marks)
         state.lease_until = time.time() + LEASE_SECONDS
+        if failed_rows:  # what went out is recorded: the shard is free for the retry at once
+            state.owner, state.lease_until = "", 0.0
         self._write(keys, state)
         if failed_rows:
             error = next(e for e in errors if e is not None)

@@ -134,8 +134,7 @@ def test_the_hourly_timer_queues_one_job_per_type_and_the_worker_moves_the_water
     # an hour on, nothing is due; once a type's last pull is a day old (here: sleep's, aged by hand) the next run
     # queues it alone, from the watermark less the lookback, not from the beginning
     age(ctx, "whoop", "u-live", "sleep", hours=25)
-    # the next hour's run starts at the watermark less the lookback, not at the beginning
-    ctx.sweeps.start("pull", now=time.time() + 3600)
+    ctx.sweeps.start("pull", now=time.time() + 3600)  # the next hour's sweep
     run_shards(ctx)
     again = {PullJob.parse(m.get_body()).data_type: PullJob.parse(m.get_body()) for m in drain(ctx, LIVE_QUEUE)}
     lookback = timedelta(days=ctx.settings.pull_lookback_days)

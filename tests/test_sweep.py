@@ -1,0 +1,208 @@
+"""Sweeps that scale: the registry is swept in shards that never overlap and together hold every connection; a
+shard killed half-way resumes without sending anything twice or leaving anything out; timer runs that overlap
+enqueue each connection once per period; the pull's messages are spread over the hour."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import string
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from azure.core.exceptions import ServiceRequestError
+
+from shared.app_context import AppContext
+from shared.pull.jobs import LIVE_QUEUE, PullJob
+from shared.registry import Connection, Status
+from shared.rotation import RotationSweep
+from shared.storage import CONNECTIONS_TABLE, ROTATE_QUEUE, SWEEP_QUEUE, SWEEP_TABLE
+from shared.sweep import CHUNK_ROWS, Outgoing, Shard, ShardWorker, make_shards, shard_ranges
+from tests.sweeping import run_shards
+
+OLD = "2020-01-01T00:00:00Z"  # long enough ago for every pair to be due
+
+
+def user_ids(count: int, seed: int = 12) -> list[str]:
+    """Ids as products make them: uuids, e-mail-like, upper case, digits, short and long."""
+    rng = random.Random(seed)
+    ids: set[str] = set()
+    while len(ids) < count:
+        style = rng.randrange(4)
+        if style == 0:
+            ids.add("".join(rng.choices("0123456789abcdef", k=32)))
+        elif style == 1:
+            ids.add(rng.choice(string.ascii_letters) + "".join(rng.choices(string.ascii_lowercase + "._@-", k=9)))
+        elif style == 2:
+            ids.add("".join(rng.choices(string.ascii_uppercase + string.digits, k=rng.randrange(1, 6))))
+        else:
+            ids.add(f"user-{rng.randrange(10**6):06d}")
+    return sorted(ids)
+
+
+def seed_registry(ctx: AppContext, vendor: str, users: list[str], **fields: Any) -> None:
+    """Registry rows written as the app writes them, 100 to a batch (one partition per vendor)."""
+    table = ctx.storage.tables.get_table_client(CONNECTIONS_TABLE)
+    rows = [
+        Connection(vendor, user, secret_name=f"tok-{i}", last_refresh_at=OLD, connected_at=OLD, **fields).to_entity()
+        for i, user in enumerate(users)
+    ]
+    for start in range(0, len(rows), 100):
+        table.submit_transaction([("upsert", row) for row in rows[start : start + 100]])
+
+
+def drain(ctx: AppContext, queue_name: str) -> list[str]:
+    queue = ctx.storage.queue(queue_name)
+    bodies: list[str] = []
+    while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60)):
+        for message in batch:
+            bodies.append(message.content.decode() if isinstance(message.content, bytes) else message.content)
+            queue.delete_message(message)
+    return bodies
+
+
+def rotated(ctx: AppContext) -> Counter[str]:
+    """How many rotation messages each connection (vendor/user) got."""
+    return Counter(f"{m['vendor']}/{m['user_id']}" for m in map(json.loads, drain(ctx, ROTATE_QUEUE)))
+
+
+class FailingSend:
+    """The app's own send, with a storage outage from the ``fail_after``-th message on (a run that dies)."""
+
+    def __init__(self, send: Any, fail_after: int) -> None:
+        self.send = send
+        self.fail_after = fail_after
+        self.calls = 0
+        self.guard = threading.Lock()
+
+    def __call__(self, item: Outgoing) -> None:
+        with self.guard:
+            self.calls += 1
+            failing = self.calls > self.fail_after
+        if failing:
+            raise ServiceRequestError("storage went away")
+        self.send(item)
+
+
+def rotation_worker(ctx: AppContext, send: Any, **options: Any) -> ShardWorker:
+    kind = RotationSweep(ctx.settings.rotate_min_age_seconds, tuple(ctx.settings.vendors))
+    tables = ctx.storage.tables
+    return ShardWorker(
+        kind, tables.get_table_client(CONNECTIONS_TABLE), tables.get_table_client(SWEEP_TABLE), send, **options
+    )
+
+
+def test_the_shards_cover_every_key_once() -> None:
+    ranges = shard_ranges(16)
+    assert ranges[0][0] == "" and ranges[-1][1] == ""
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges)), "contiguous: no gap, no overlap"
+    assert all(lo < hi for lo, hi in ranges[1:-1])
+
+
+def test_each_shard_lists_only_its_slice_and_together_they_list_every_connection(ctx: AppContext) -> None:
+    users = user_ids(300)
+    seed_registry(ctx, "whoop", users)
+    seed_registry(ctx, "fitbit", users[:50])
+    kind = RotationSweep(0, tuple(ctx.settings.vendors))
+    seen: dict[str, list[str]] = {}
+    for shard in make_shards(kind, ["whoop", "fitbit"], 8):
+        listed: list[str] = []
+
+        def record(item: Outgoing, listed: list[str] = listed) -> None:
+            listed.append(json.loads(item.body)["vendor"] + "/" + json.loads(item.body)["user_id"])
+
+        result = rotation_worker(ctx, record).run(shard)
+        assert result.done
+        seen[f"{shard.vendor}-{shard.index}"] = listed
+    everything = [key for listed in seen.values() for key in listed]
+    assert len(everything) == len(set(everything)), "no connection in two shards"
+    assert sorted(everything) == sorted([f"whoop/{u}" for u in users] + [f"fitbit/{u}" for u in users[:50]])
+    assert sum(1 for listed in seen.values() if listed) > 4, "the connections are spread over the shards"
+
+
+@pytest.mark.parametrize("fail_after", [1, CHUNK_ROWS + 37, 2 * CHUNK_ROWS])
+def test_a_sweep_killed_half_way_resumes_without_duplicates_or_gaps(ctx: AppContext, fail_after: int) -> None:
+    users = user_ids(260)
+    seed_registry(ctx, "whoop", users)
+    queue = ctx.storage.queue(ROTATE_QUEUE)
+    shard = Shard("rotate", "2026-11-29T18:00Z", "whoop", 0, "", "", time.time())
+
+    def send(item: Outgoing) -> None:
+        queue.send_message(item.body)
+
+    with pytest.raises(ServiceRequestError):
+        rotation_worker(ctx, FailingSend(send, fail_after)).run(shard)
+    # the queue delivers the shard message again: a new worker (the old one's claim was released by its failure)
+    result = rotation_worker(ctx, send).run(shard)
+    assert result.done and not result.resent_chunk
+    assert result.sent == len(users) - fail_after, "the retry sends exactly what the failed run did not"
+    sent = rotated(ctx)
+    assert sorted(sent) == [f"whoop/{u}" for u in users] and set(sent.values()) == {1}
+
+
+def test_a_sweep_that_reaches_its_deadline_continues_in_a_new_message(ctx: AppContext) -> None:
+    users = user_ids(250)
+    seed_registry(ctx, "whoop", users)
+    shard = Shard("rotate", "2026-11-29T18:00Z", "whoop", 0, "", "", time.time())
+    ticks = iter(range(1000))
+    queue = ctx.storage.queue(ROTATE_QUEUE)
+    runs = []
+    while True:  # every run may take only one chunk: the clock says one run-length passed per chunk
+        worker = rotation_worker(ctx, lambda item: queue.send_message(item.body), run_seconds=1.5)
+        worker.clock = lambda: float(next(ticks))
+        runs.append(worker.run(shard))
+        if runs[-1].done:
+            break
+        assert runs[-1].continued
+    assert len(runs) == 3
+    sent = rotated(ctx)
+    assert sorted(sent) == [f"whoop/{u}" for u in users] and set(sent.values()) == {1}
+
+
+def test_overlapping_timer_runs_enqueue_each_connection_once_per_period(ctx: AppContext) -> None:
+    users = user_ids(200)
+    seed_registry(ctx, "whoop", users)
+    seed_registry(ctx, "codoon", users[:40])
+    seed_registry(ctx, "fitbit", users[:30], status=Status.REAUTH_REQUIRED)  # not due: nothing for these
+    now = time.time()
+    ctx.sweeps.start("rotate", now=now)
+    ctx.sweeps.start("rotate", now=now + 60)  # a manual run during the scheduled one: the same slot
+    shards = ctx.storage.queue(SWEEP_QUEUE)
+    messages = list(shards.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=120))
+    while batch := list(shards.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=120)):
+        messages.extend(batch)
+    assert len(messages) == 2 * 3 * ctx.settings.sweep_shards
+    threads = [threading.Thread(target=ctx.sweeps.work_shard, args=(m.content,)) for m in messages]
+    for thread in threads:  # both runs' shards at once, as the host's workers would take them
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = rotated(ctx)
+    assert set(sent.values()) == {1}, "each connection once"
+    assert sorted(sent) == sorted([f"whoop/{u}" for u in users] + [f"codoon/{u}" for u in users[:40]])
+    # the next slot sweeps again
+    ctx.sweeps.start("rotate", now=now + 6 * 3600)
+    run_shards(ctx)
+    assert rotated(ctx) == sent
+
+
+def test_the_pull_is_spread_over_the_hour(ctx: AppContext) -> None:
+    from dataclasses import replace
+
+    users = user_ids(120)
+    seed_registry(ctx, "whoop", users, granted_scopes="read:sleep")
+    ctx.settings = replace(ctx.settings, pull_spread_seconds=3540)  # PULL_SPREAD_MINUTES=59
+    ctx.__dict__.pop("sweeps", None)
+    ctx.sweeps.start("pull")
+    for body in drain(ctx, SWEEP_QUEUE):
+        ctx.sweeps.work_shard(body)
+    queue = ctx.storage.queue(LIVE_QUEUE)
+    queued = queue.get_queue_properties().approximate_message_count or 0
+    visible = drain(ctx, LIVE_QUEUE)
+    assert queued >= len(users), "every connection has its jobs queued"
+    assert len(visible) < queued / 10, "but only a few are visible now: the rest are spread over the hour"
+    assert all(PullJob.parse(body).user_id in users for body in visible)
