@@ -114,7 +114,7 @@ def freshness(
     is due; and the age of the connection's last notification."""
     now = now or datetime.now(UTC)
     marks = {s.data_type: s for s in state.list(connection.vendor, connection.user_id)}
-    notified = state.last_notified_at(connection.vendor, connection.user_id)
+    notified = _last_notified(state, connection)
     flowing = notified is not None and now - notified <= timedelta(hours=settings.pull_freshness_hours)
     types: dict[str, Any] = {}
     for name in _granted_types(connection):
@@ -135,6 +135,14 @@ def freshness(
         "notifications_flow": flowing,
         "types": types,
     }
+
+
+def _last_notified(state: PullStateStore, connection: Connection) -> datetime | None:
+    """When the connection's last notification came; not read for a vendor whose notifications cover nothing."""
+    vendor = vendor_for(connection.vendor)
+    if vendor.notifications is None or not vendor.notified_types:
+        return None
+    return state.last_notified_at(connection.vendor, connection.user_id)
 
 
 _budget_cache: dict[tuple[str, str], tuple[float, int | None]] = {}
@@ -211,7 +219,7 @@ def plan(
     now = now or datetime.now(UTC)
     result = Plan(connection)
     marks = {s.data_type: s for s in state.list(connection.vendor, connection.user_id)}
-    notified = state.last_notified_at(connection.vendor, connection.user_id)
+    notified = _last_notified(state, connection)
     flowing = notified is not None and now - notified <= timedelta(hours=settings.pull_freshness_hours)
     due: list[str] = []
     for name in _granted_types(connection):
