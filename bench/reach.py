@@ -15,6 +15,9 @@ WHOOP_RATE_LIMITS, the real puller and landing; the timer thread runs the policy
   watermark less the lookback (as ``planner.live_jobs`` was before issue 12);
 - planned: issue 12's planner (``shared.pull.planner.live_jobs``) every hour; notifications drive the rest.
 
+Both policies get the same traffic and the same notifications, worked by the same notification worker; they
+differ only in what the pull timer queues.
+
 Time is compressed: a simulated day takes ``--day-seconds`` real seconds. The sandbox runs on that clock (its
 data, its rate-limit windows, its request log; ``bench/reach_sandbox.py``), and so do the app's parts that keep
 time for a policy: the rate budget (``RateBudget(clock=..., sleep=..., service_time=False)``: its windows are
@@ -22,11 +25,13 @@ simulated minutes and days; the storage service's clock cannot be compressed), t
 its deadline and the time a pull is recorded), the notification worker (``clock``) and the timers. Visibility
 delays of queue messages (a pull continued later) stay real seconds, i.e. far longer in simulated time.
 
-Printed per policy: data requests (the sandbox's count) per user per day, the share of the 10,000 used, users
-one default budget serves at that rate (10,000 / requests per user per day), p50/p95 of notification -> landed
-and of vendor change -> landed (simulated minutes; a change not landed by the end counts as never, ">run"),
-429s, and records missing against the sandbox's ground truth (``expected_records``, deletes applied) at the end,
-with records landed that the vendor deleted. N is small so that a day fits the time here; users served is
+Printed per policy: API requests (the sandbox's count: the profile included, OAuth calls not) per user per day
+and per endpoint, the share of the 10,000 used, users one default budget serves at that rate (10,000 / requests
+per user per day), p50/p95 of notification -> landed and of vendor change -> landed (simulated minutes; a change
+not landed by the end counts as never, ">run", and the oldest such change's age is shown), 429s, and records
+missing against the sandbox's ground truth (``expected_records``, deletes applied; records uploaded after the
+traffic ends left out) at the end, apart from those uploaded without a notification less than a day before the
+end, and records landed that the vendor deleted. N is small so that a day fits the time here: users served is
 computed from the measured requests per user, not run at that N. Final line: users served, planned policy.
 """
 
@@ -72,6 +77,8 @@ DAY = 86_400.0
 HISTORY_DAYS = 3
 TARGET_USERS, TARGET_NOTIFIED_MINUTES, TARGET_ALL_HOURS = 1_000, 5.0, 24.0
 Key = tuple[str, str, str]  # data type, user, record id
+NOTIFIED_ENDPOINTS = frozenset({"sleep_by_id", "workout_by_id", "cycle_recovery", "cycle_by_id"})
+"""The twin's routes the notification worker reads (the rest are the pulls')."""
 
 
 # -- what landed, when (simulated epoch seconds) -----------------------------------------------------------------
@@ -345,19 +352,30 @@ class Result:
     users: int
     hours: float
     requests: int  # data requests the sandbox saw in the simulated day
+    endpoints: dict[str, int]
     refused: int
     notified: list[float]  # simulated seconds; math.inf: never landed
     changes: list[float]
-    missing: int
+    pending: list[float]  # ages at the end of the changes not landed by then
+    missing: int  # uploaded more than a day before the end, not landed
+    young: int  # uploaded less than a day before the end without a notification, not landed yet
     expected: int
     stale_deleted: int
     timer_jobs: int
+    jobs_worked: int  # pull jobs the live workers finished
+    backlog: int  # pull jobs still queued at the end: this machine fell behind the policy
     failures: dict[str, int]
     seconds: float
 
     @property
+    def demand(self) -> float:
+        """Requests the policy asks for in the day: those sent, and the backlog's at the pulls' measured cost."""
+        pulls = sum(n for endpoint, n in self.endpoints.items() if endpoint not in NOTIFIED_ENDPOINTS)
+        return self.requests + self.backlog * pulls / max(1, self.jobs_worked)
+
+    @property
     def per_user_day(self) -> float:
-        return self.requests / self.users * 24.0 / self.hours
+        return self.demand / self.users * 24.0 / self.hours
 
     @property
     def served(self) -> int:
@@ -417,14 +435,14 @@ def run_policy(name: str, args: argparse.Namespace) -> Result:
         clock.start(m0)
         sent: list[Sent] = []
         runs: list[tuple[float, int]] = []
-        counts = Counters()
+        counts = {NOTIFY_QUEUE: Counters(), LIVE_QUEUE: Counters()}
         threads = [
             threading.Thread(target=timer, args=(context, POLICIES[name], clock, end.timestamp(), stop, runs)),
             threading.Thread(target=traffic, args=(context, sandbox, changes, clock, vendor_ids, stop, sent)),
         ]
         for queue_name, handle in ((NOTIFY_QUEUE, context.notify_worker.handle), (LIVE_QUEUE, context.pull.work_live)):
             threads += [
-                threading.Thread(target=work_queue, args=(context, queue_name, handle, stop, counts))
+                threading.Thread(target=work_queue, args=(context, queue_name, handle, stop, counts[queue_name]))
                 for _ in range(args.workers)
             ]
         for thread in threads:
@@ -435,23 +453,33 @@ def run_policy(name: str, args: argparse.Namespace) -> Result:
         stop.set()
         for thread in threads:
             thread.join(30)
-        request_times = sandbox.call("data_request_times")
-        requests = sum(1 for at in request_times if start.timestamp() < at <= start.timestamp() + DAY)
-        expected: set[tuple[str, str, str]] = sandbox.call("expected", users, since, end.date() + timedelta(days=1))
+        backlog = context.storage.queue(LIVE_QUEUE).get_queue_properties().approximate_message_count or 0
+        endpoints: dict[str, int] = sandbox.call("data_requests", start.timestamp(), start.timestamp() + DAY)
+        truth: set[Key] = sandbox.call("expected", users, since, end.date() + timedelta(days=1))
+        later: list[Change] = sandbox.call("changes", users, end_traffic, end + timedelta(days=1))
+        expected = truth - {(c.data_type, c.user, c.record_ids[0]) for c in later if c.action == "upload"}
+        uploaded = {(c.data_type, c.user, c.record_ids[0]): c.at.timestamp() for c in changes if c.action == "upload"}
         landed = raw_keys(context)
+        missing = expected - landed
+        young = {key for key in missing if uploaded.get(key, 0.0) > end.timestamp() - DAY}
         result = Result(
             policy=name,
             users=len(users),
             hours=min(hours + drain, 24.0),
-            requests=requests,
+            requests=sum(endpoints.values()),
+            endpoints=endpoints,
             refused=int(sandbox.call("limit_exceeded", VENDOR)),
             notified=[],
             changes=[],
-            missing=len(expected - landed),
+            pending=[],
+            missing=len(missing - young),
+            young=len(young),
             expected=len(expected),
             stale_deleted=len(landed - expected),
             timer_jobs=sum(n for _, n in runs),
-            failures=dict(counts.errors),
+            jobs_worked=counts[LIVE_QUEUE].handled,
+            backlog=backlog,
+            failures={**counts[NOTIFY_QUEUE].errors, **counts[LIVE_QUEUE].errors},
             seconds=0.0,
         )
         for item in sent:
@@ -459,6 +487,8 @@ def run_policy(name: str, args: argparse.Namespace) -> Result:
                 key = (item.change.data_type, item.change.user, record_id)
                 at = landings.landed_at(key, item.change, item.changed_at)
                 result.changes.append(math.inf if at is None else max(0.0, at - item.changed_at))
+                if at is None:
+                    result.pending.append(end.timestamp() - item.changed_at)
                 if item.notified_at is not None:
                     result.notified.append(math.inf if at is None else max(0.0, at - item.notified_at))
         result.seconds = time.perf_counter() - started
@@ -494,20 +524,33 @@ def report(result: Result) -> None:
     never = sum(1 for x in result.changes if math.isinf(x))
     finite = [x for x in result.changes if not math.isinf(x)]
     slowest = max(finite, default=0.0) / 3600
+    behind = (
+        f" + {result.backlog} pull jobs this machine left queued (at {result.demand - result.requests:.0f} requests)"
+        if result.backlog
+        else ""
+    )
     print(
-        f"  {result.policy:<8} users {result.users}: {result.requests} data requests in the day = "
-        f"{result.per_user_day:.1f} per user per day, {result.requests / LIMITS[1]:.1%} of the 10,000 "
+        f"  {result.policy:<8} users {result.users}: {result.requests} API requests in the day{behind} = "
+        f"{result.per_user_day:.1f} per user per day, {result.demand / LIMITS[1]:.1%} of the 10,000 "
         f"-> users served per default budget {result.served:,}"
     )
+    spread = ", ".join(
+        f"{name} {count / result.users * 24 / result.hours:.1f}"
+        for name, count in sorted(result.endpoints.items(), key=lambda item: -item[1])
+    )
+    print(f"           per user per day by endpoint: {spread}")
     print(
         f"           notification->landed p50 {n50} min p95 {n95} min ({len(result.notified)}); "
         f"vendor change->landed p50 {c50} min p95 {c95} min, slowest {slowest:.1f} h, "
         f"{never} of {len(result.changes)} not landed by the end"
+        + (f" (the oldest {max(result.pending) / 3600:.1f} h old)" if result.pending else "")
     )
     print(
-        f"           missing {result.missing} of {result.expected} records (ground truth, deletes applied), "
+        f"           missing {result.missing} of {result.expected} records (ground truth, deletes applied; "
+        f"besides {result.young} uploaded < 24 h before the end, unnotified, not landed yet), "
         f"{result.stale_deleted} deleted at the vendor but still landed; 429s {result.refused}; "
-        f"timer jobs {result.timer_jobs}; worker failures {result.failures or 0}; {result.seconds:.0f} s"
+        f"timer jobs {result.timer_jobs}, pull jobs worked {result.jobs_worked}; "
+        f"worker failures {result.failures or 0}; {result.seconds:.0f} s"
     )
 
 

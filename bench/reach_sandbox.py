@@ -23,7 +23,8 @@ from sandbox.vendors.whoop.traffic import Change, changes_between
 VENDOR = "whoop"
 TYPES = ("cycle", "sleep", "recovery", "workout")
 LIMITS = (100, 10_000)
-NOT_DATA = frozenset({"token", "authorize", "revoke", "profile"})
+NOT_DATA = frozenset({"token", "authorize", "revoke"})
+"""Not API requests. The profile is: WHOOP counts every API request (the twin's limiter only its data routes)."""
 LONG_TTL = 10 * 365 * 86_400
 """Access tokens outlive the run: refreshes are not what this benchmark measures (nor are they data requests)."""
 
@@ -82,8 +83,13 @@ def _expected(box: Any, users: list[str], first: date, last: date) -> set[tuple[
     }
 
 
-def _data_request_times(box: Any) -> list[float]:
-    return sorted(r.at for r in box.requests(VENDOR) if r.endpoint not in NOT_DATA)
+def _data_requests(box: Any, after: float, until: float) -> dict[str, int]:
+    """Data requests sent in (after, until] (simulated epoch seconds), per endpoint."""
+    counts: dict[str, int] = {}
+    for request in box.requests(VENDOR):
+        if request.endpoint not in NOT_DATA and after < request.at <= until:
+            counts[request.endpoint] = counts.get(request.endpoint, 0) + 1
+    return counts
 
 
 def _limits_on(box: Any) -> None:
@@ -94,7 +100,7 @@ _OPS: dict[str, Callable[..., Any]] = {
     "prepare": _prepare,
     "apply": _apply,
     "expected": _expected,
-    "data_request_times": _data_request_times,
+    "data_requests": _data_requests,
     "limits_on": _limits_on,
     "changes": lambda box, users, start, end: changes_between(users, start, end),
     "client_secret": lambda box: box.clients[VENDOR][1],
