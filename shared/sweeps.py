@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import AzureError, ResourceExistsError
 
 from shared.pull.sweep import PullSweep
 from shared.rotation import RotationSweep
@@ -23,7 +24,10 @@ from shared.sweep import (
     SweepKind,
     fan_out,
     make_shards,
+    period_of,
 )
+
+KEEP_PERIODS = 4  # progress rows of the last few periods stay (to see how a sweep went)
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -70,10 +74,33 @@ class Sweeps:
 
     def start(self, name: str, now: float | None = None) -> int:
         """The timer's work: one shard message per shard of each enabled vendor; returns how many."""
-        shards = make_shards(self.kind(name), self.settings.vendors, self.settings.sweep_shards, now)
+        kind = self.kind(name)
+        shards = make_shards(kind, self.settings.vendors, self.settings.sweep_shards, now)
         count = fan_out(self.send, shards)
         log.info("sweep %s: %d shard messages", name, count)
+        self.prune(kind, time.time() if now is None else now)
         return count
+
+    def prune(self, kind: SweepKind, now: float) -> int:
+        """Best effort: delete the progress rows of this sweep's periods older than ``KEEP_PERIODS``."""
+        oldest = Shard(
+            kind.name, period_of(now - KEEP_PERIODS * kind.period_seconds, kind.period_seconds), "", 0, "", ""
+        )
+        low, high = f"{kind.name}-", oldest.progress_keys[0]
+        try:
+            rows = list(
+                self.progress.query_entities(
+                    "PartitionKey gt @low and PartitionKey lt @high",
+                    parameters={"low": low, "high": high},
+                    select=["PartitionKey", "RowKey"],
+                )
+            )
+            for row in rows:
+                self.progress.delete_entity(row["PartitionKey"], row["RowKey"])
+        except AzureError as error:
+            log.warning("sweep %s: old progress rows not pruned (%s)", kind.name, type(error).__name__)
+            return 0
+        return len(rows)
 
     def worker(self, name: str, run_seconds: float = RUN_SECONDS) -> ShardWorker:
         return ShardWorker(self.kind(name), self.listing, self.progress, self.send, run_seconds=run_seconds)

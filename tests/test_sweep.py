@@ -206,3 +206,16 @@ def test_the_pull_is_spread_over_the_hour(ctx: AppContext) -> None:
     assert queued >= len(users), "every connection has its jobs queued"
     assert len(visible) < queued / 10, "but only a few are visible now: the rest are spread over the hour"
     assert all(PullJob.parse(body).user_id in users for body in visible)
+
+
+def test_a_sweeps_old_progress_rows_are_pruned_by_a_later_timer_run(ctx: AppContext) -> None:
+    seed_registry(ctx, "whoop", user_ids(20))
+    now = time.time()
+    ctx.sweeps.start("rotate", now=now)
+    run_shards(ctx)
+    table = ctx.storage.tables.get_table_client(SWEEP_TABLE)
+    assert len(list(table.list_entities())) == 3 * ctx.settings.sweep_shards  # one per shard of the slot
+    ctx.sweeps.start("rotate", now=now + 6 * 3600)  # the next slot keeps them
+    assert len(list(table.list_entities())) == 3 * ctx.settings.sweep_shards
+    ctx.sweeps.start("rotate", now=now + 5 * 6 * 3600)  # five slots on: pruned
+    assert list(table.list_entities()) == []
