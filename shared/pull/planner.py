@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -240,8 +240,23 @@ def plan(
         result.deferred = due
         log.info("pull plan %s: %d due types deferred, %d requests left", connection.vendor, len(due), left)
         return result
-    result.jobs = [_job(settings, connection, name, marks.get(name), now, Priority.RECONCILE) for name in due]
+    jobs = [_job(settings, connection, name, marks.get(name), now, Priority.RECONCILE) for name in due]
+    result.jobs = _aligned(settings, connection, jobs)
     return result
+
+
+def _aligned(settings: Settings, connection: Connection, jobs: list[PullJob]) -> list[PullJob]:
+    """Paged types (``max_days`` 0) due in the same run start at the same date when their starts lie at most
+    the notified freshness apart (the widest gap the planner itself makes): their fetches then send the same
+    reads, and a fetch that reads another type's collection (a recovery its cycles) finds it made in this run
+    (``puller.SharedReads``). Paging costs by records, not days, so the few days more cost no request or one."""
+    kinds = vendor_for(connection.vendor).data.data_types
+    paged = [job for job in jobs if not kinds[job.data_type].snapshot and kinds[job.data_type].max_days == 0]
+    if len(paged) < 2:
+        return jobs
+    first = min(job.first for job in paged)
+    gap = timedelta(hours=settings.pull_notified_freshness_hours) + timedelta(days=1)
+    return [replace(job, first=first) if job in paged and job.first - first <= gap else job for job in jobs]
 
 
 def live_jobs(
