@@ -17,8 +17,8 @@ queued job that meets the reserve at run time is queued again with a delay by th
 
 API (used by the timers, the notification reconciliation and ``bench/reach.py``):
 
-- ``live_jobs(settings, state, connection, now=None) -> Iterator[PullJob]``: the jobs to queue for one
-  connection now (due and within budget).
+- ``live_jobs(settings, state, connection, now=None, *, budget=None) -> Iterator[PullJob]``: the jobs to queue
+  for one connection now (due and within budget).
 - ``plan(settings, state, connection, now=None, *, quiet_hours=None) -> Plan``: the same with what was left
   out and why (``Plan.deferred``: due but over budget; ``Plan.fresh``: not due).
 - ``manual_jobs(settings, state, connection, now=None)``: every granted type, as live work (``python -m shared
@@ -260,10 +260,16 @@ def _aligned(settings: Settings, connection: Connection, jobs: list[PullJob]) ->
 
 
 def live_jobs(
-    settings: Settings, state: PullStateStore, connection: Connection, now: datetime | None = None
+    settings: Settings,
+    state: PullStateStore,
+    connection: Connection,
+    now: datetime | None = None,
+    *,
+    budget: RateBudget | None = None,
 ) -> Iterator[PullJob]:
-    """The jobs the pull timer queues for one connection now: its due types, within the vendor's budget."""
-    yield from plan(settings, state, connection, now).jobs
+    """The jobs the pull timer queues for one connection now: its due types, within the vendor's budget
+    (``budget``: the rate budget to read, e.g. one on a simulated clock; default: the app's tables, real time)."""
+    yield from plan(settings, state, connection, now, budget=budget).jobs
 
 
 def manual_jobs(
