@@ -80,7 +80,8 @@ def test_a_wrong_account_key_is_one_line_naming_the_endpoint_and_the_setting(azu
     assert WRONG_KEY not in proc.stderr + proc.stdout and ACCOUNT_KEY not in proc.stderr + proc.stdout
 
 
-def test_status_answers_normally_when_storage_answers(azurite: str, tmp_path: Path) -> None:
+def test_status_answers_normally_when_storage_answers(azurite: str, app_env: dict[str, str], tmp_path: Path) -> None:
+    # app_env starts from an empty storage account, whatever ran before
     proc, _ = run_cli(azurite, tmp_path, "status")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "no connections"
