@@ -331,16 +331,29 @@ class ShardWorker:
     def _chunk(
         self, shard: Shard, keys: tuple[str, str], state: _Progress, chunk: list[Connection], pool: ThreadPoolExecutor
     ) -> int:
-        planned = list(pool.map(lambda c: self.kind.messages(c, shard), chunk))
-        todo: list[tuple[str, Outgoing]] = []
-        for connection, items in zip(chunk, planned, strict=True):
+
+        def one(connection: Connection) -> list[tuple[str, BaseException | None]]:
+            """Plan one connection's messages and send them (each connection's work overlaps the others')."""
+            done: list[tuple[str, BaseException | None]] = []
+            try:
+                items = self.kind.messages(connection, shard)
+            except AzureError as error:  # its plan could not be read: the connection is retried whole
+                return [(f"{connection.user_id}\t", error)]
             for item in items:
                 mark = f"{connection.user_id}\t{item.key}"
-                if mark not in state.sent_past:
-                    todo.append((mark, item))
-        errors = send_all(self.send, [item for _, item in todo], pool)
-        sent_marks = {mark for (mark, _), error in zip(todo, errors, strict=True) if error is None}
-        failed_rows = {mark.split("\t", 1)[0] for (mark, _), error in zip(todo, errors, strict=True) if error}
+                if mark in state.sent_past:
+                    continue
+                try:
+                    self.send(item)
+                    done.append((mark, None))
+                except AzureError as error:
+                    done.append((mark, error))
+            return done
+
+        outcomes = [pair for pairs in pool.map(one, chunk) for pair in pairs]
+        errors = [error for _, error in outcomes if error is not None]
+        sent_marks = {mark for mark, error in outcomes if error is None}
+        failed_rows = {mark.split("\t", 1)[0] for mark, error in outcomes if error is not None}
         if not failed_rows:
             state.after, state.sent_past = chunk[-1].user_id, set()
         else:
@@ -354,17 +367,16 @@ class ShardWorker:
             state.owner, state.lease_until = "", 0.0
         self._write(keys, state)
         if failed_rows:
-            error = next(e for e in errors if e is not None)
             log.warning(
                 "sweep %s %s shard %s: %d of %d sends failed (%s); the retry sends only those",
                 shard.sweep,
                 shard.period,
                 keys[1],
-                len(todo) - len(sent_marks),
-                len(todo),
-                type(error).__name__,
+                len(errors),
+                len(outcomes),
+                type(errors[0]).__name__,
             )
-            raise error
+            raise errors[0]
         return len(sent_marks)
 
 
