@@ -475,7 +475,7 @@ def run_policy(name: str, args: argparse.Namespace) -> Result:
             missing=len(missing - young),
             young=len(young),
             expected=len(expected),
-            stale_deleted=len(landed - expected),
+            stale_deleted=len(landed - truth),
             timer_jobs=sum(n for _, n in runs),
             jobs_worked=counts[LIVE_QUEUE].handled,
             backlog=backlog,
