@@ -109,6 +109,9 @@ class RotationSweep:
     period_seconds: int = ROTATION_PERIOD_SECONDS
     columns: tuple[str, ...] = ("status", "next_attempt_at", "last_refresh_at", "connected_at")
 
+    def prepare(self, connections: list[Connection]) -> RotationSweep:
+        return self  # the registry row is all it reads
+
     def messages(self, connection: Connection, shard: Shard) -> list[Outgoing]:
         if connection.vendor not in self.enabled or not is_due(connection, self.min_age_seconds):
             return []

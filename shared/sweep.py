@@ -74,6 +74,10 @@ class SweepKind(Protocol):
     def columns(self) -> Sequence[str]:  # registry columns the worker needs (PartitionKey and RowKey always come)
         ...
 
+    def prepare(self, connections: list[Connection]) -> SweepKind:
+        """This kind ready for one chunk (e.g. with what it reads per connection read for the chunk at once)."""
+        ...
+
     def messages(self, connection: Connection, shard: Shard) -> list[Outgoing]: ...
 
 
@@ -331,12 +335,13 @@ class ShardWorker:
     def _chunk(
         self, shard: Shard, keys: tuple[str, str], state: _Progress, chunk: list[Connection], pool: ThreadPoolExecutor
     ) -> int:
+        kind = self.kind.prepare(chunk)  # a failure here fails the run before anything of the chunk is sent
 
         def one(connection: Connection) -> list[tuple[str, BaseException | None]]:
             """Plan one connection's messages and send them (each connection's work overlaps the others')."""
             done: list[tuple[str, BaseException | None]] = []
             try:
-                items = self.kind.messages(connection, shard)
+                items = kind.messages(connection, shard)
             except AzureError as error:  # its plan could not be read: the connection is retried whole
                 return [(f"{connection.user_id}\t", error)]
             for item in items:

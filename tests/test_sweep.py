@@ -219,3 +219,34 @@ def test_a_sweeps_old_progress_rows_are_pruned_by_a_later_timer_run(ctx: AppCont
     assert len(list(table.list_entities())) == 3 * ctx.settings.sweep_shards
     ctx.sweeps.start("rotate", now=now + 5 * 6 * 3600)  # five slots on: pruned
     assert list(table.list_entities()) == []
+
+
+def test_the_pull_sweep_reads_a_chunks_state_at_once_and_plans_as_the_planner_alone(ctx: AppContext) -> None:
+    """Connections with fresh, stale and no pull state, some notified lately: the chunk's two range reads give
+    the very jobs the planner gives reading each connection itself."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.notify.worker import NOTIFY_ACTIVITY_TABLE
+    from shared.pull.sweep import PullSweep
+
+    users = user_ids(40, seed=3)
+    seed_registry(ctx, "whoop", users)
+    rng = random.Random(5)
+    activity = ctx.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
+    for user in users:
+        for data_type in rng.sample(["cycle", "sleep", "recovery", "workout", "profile", "body"], rng.randrange(4)):
+            at = datetime.now(UTC) - timedelta(hours=rng.choice([1, 30, 100]))
+            stamp = at.isoformat(timespec="seconds").replace("+00:00", "Z")
+            ctx.pull_state.table.upsert_entity(
+                {"PartitionKey": f"whoop|{user}", "RowKey": data_type, "last_pull_at": stamp, "watermark": "2026-11-01"}
+            )
+        if rng.random() < 0.5:
+            activity.upsert_entity({"PartitionKey": "whoop", "RowKey": user, "last_at": time.time() - 3600})
+    chunk = [Connection("whoop", user) for user in users]
+    kind = PullSweep(ctx.settings, ctx.pull_state, tuple(ctx.settings.vendors))
+    shard = Shard("pull", "2026-11-29T18:00Z", "whoop", 0, "", "", time.time())
+    alone = {c.user_id: [(m.key, m.body) for m in kind.messages(c, shard)] for c in chunk}
+    prepared = kind.prepare(chunk)
+    together = {c.user_id: [(m.key, m.body) for m in prepared.messages(c, shard)] for c in chunk}
+    assert together == alone
+    assert len({len(jobs) for jobs in alone.values()}) > 2, "the connections differ in what is due"
