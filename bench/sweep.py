@@ -1,6 +1,6 @@
 """The rotation and pull sweeps over a large registry, against parallel bare queue writes in the same run.
 
-    python -m bench.sweep [--rows 10000] [--shards 16] [--shard-workers 2]
+    python -m bench.sweep [--rows 10000] [--shards 16] [--shard-workers 4]
 
 Azurite (in-memory, empty) is started for the run. The registry is seeded with ``--rows`` WHOOP connections
 (random 32-hex user ids, every pair due for rotation, no pull yet) through batch transactions, 100 rows per batch
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000, help="registry rows (100,000 takes ~25 min here)")
     parser.add_argument("--shards", type=int, default=16, help="SWEEP_SHARDS: shards per vendor")
-    parser.add_argument("--shard-workers", type=int, default=2, help="shard messages worked at once")
+    parser.add_argument("--shard-workers", type=int, default=4, help="shard messages worked at once")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # more threads than the SDK's 10 pooled connections

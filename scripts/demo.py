@@ -201,11 +201,11 @@ def main() -> int:
         step("Connect a demo user to each vendor (connect -> start -> consent -> callback -> product confirms)")
         for vendor in VENDORS:
             connect(vendor)
-        step("Rotate (timer rotate_tokens -> queue rotate-jobs -> rotate_connection)")
+        step("Rotate (timer rotate_tokens -> sweep-shards -> sweep_shard -> queue rotate-jobs -> rotate_connection)")
         rotate()
         step("Refresh on demand")
         refresh_on_demand(sandbox)
-        step("Pull (timer pull_data -> queue pull-jobs -> pull_worker), the last 30 days of each vendor")
+        step("Pull (timer pull_data -> sweep-shards -> sweep_shard -> queue pull-jobs -> pull_worker): 30 days")
         pull()
         step("A Codoon route from its notification (POST /api/notify/codoon -> queue notify-jobs -> notify_worker)")
         codoon_route(sandbox)
