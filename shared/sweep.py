@@ -245,10 +245,6 @@ class ShardWorker:
         self.clock = clock
         self.owner = uuid.uuid4().hex
 
-    def ensure(self) -> None:
-        with contextlib.suppress(ResourceExistsError):
-            self.progress.create_table()
-
     def run(self, shard: Shard) -> ShardResult:
         result = ShardResult()
         keys = shard.progress_keys

@@ -250,3 +250,38 @@ def test_the_pull_sweep_reads_a_chunks_state_at_once_and_plans_as_the_planner_al
     together = {c.user_id: [(m.key, m.body) for m in prepared.messages(c, shard)] for c in chunk}
     assert together == alone
     assert len({len(jobs) for jobs in alone.values()}) > 2, "the connections differ in what is due"
+
+
+class Killed(BaseException):
+    """The process dies (no handler runs, nothing is written)."""
+
+
+def test_a_worker_killed_mid_chunk_holds_the_shard_until_its_lease_lapses_then_at_most_that_chunk_is_resent(
+    ctx: AppContext,
+) -> None:
+    users = user_ids(250)
+    seed_registry(ctx, "whoop", users)
+    queue = ctx.storage.queue(ROTATE_QUEUE)
+    shard = Shard("rotate", "2026-11-29T18:00Z", "whoop", 0, "", "", time.time())
+    calls = iter(range(10_000))
+
+    def dies_at_150(item: Outgoing) -> None:
+        if next(calls) == 150:
+            raise Killed
+        queue.send_message(item.body)
+
+    with pytest.raises(Killed):
+        rotation_worker(ctx, dies_at_150, threads=1).run(shard)
+    assert rotation_worker(ctx, lambda item: queue.send_message(item.body)).run(shard).busy, "its lease holds"
+    table = ctx.storage.tables.get_table_client(SWEEP_TABLE)
+    row = table.get_entity(*shard.progress_keys)
+    row["lease_until"] = time.time() - 1  # the lease lapses (LEASE_SECONDS on)
+    table.update_entity(row)
+    result = rotation_worker(ctx, lambda item: queue.send_message(item.body)).run(shard)
+    assert result.done and result.resent_chunk
+    sent = rotated(ctx)
+    assert sorted(sent) == [f"whoop/{u}" for u in users], "no gap"
+    twice = {key for key, count in sent.items() if count > 1}
+    in_flight = {f"whoop/{u}" for u in users[CHUNK_ROWS : 2 * CHUNK_ROWS]}
+    assert set(sent.values()) == {1, 2} and 50 <= len(twice) <= CHUNK_ROWS
+    assert twice <= in_flight, "only messages of the chunk in flight when it died went twice"
