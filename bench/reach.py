@@ -217,7 +217,7 @@ def hourly_jobs(context: AppContext, connection: Connection, now: datetime) -> I
 
 
 def planned_jobs(context: AppContext, connection: Connection, now: datetime) -> Iterator[PullJob]:
-    return planner.live_jobs(context.settings, context.pull_state, connection, now)
+    return planner.live_jobs(context.settings, context.pull_state, connection, now, budget=context.budget)
 
 
 POLICIES: dict[str, Callable[[AppContext, Connection, datetime], Iterator[PullJob]]] = {
