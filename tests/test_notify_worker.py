@@ -498,3 +498,28 @@ def test_reconciliation_pulls_a_connection_quiet_for_longer_than_usual_only(
     ctx.registry.update("whoop", "u-quiet", status=Status.REAUTH_REQUIRED)
     later = {c.user_id for c in quiet_connections(ctx.registry, table, now + 30 * hour)}
     assert later == {"u-slow", "u-active"}  # everyone is quiet by then, but an unusable connection is not pulled
+
+
+def test_a_recovery_of_a_landed_sleep_costs_two_vendor_reads_not_three(
+    ctx: AppContext, seed: Any, sandbox: Sandbox, worker: NotificationWorker
+) -> None:
+    """WHOOP's budget is per app: the sleep a recovery names has usually landed already (its own notification came
+    first), and a sleep never changes cycle, so its landed cycle_id is used instead of reading the sleep again."""
+    pair = seed("whoop", "u-cheap")
+    cycle_id, recovery_day = first_record(sandbox, "whoop", "recovery", "u-cheap")
+    sleep_id = vendor_get(ctx, "whoop", pair, f"/v2/cycle/{cycle_id}/recovery")["sleep_id"]
+
+    def data_calls() -> list[str]:
+        return [r.path for r in sandbox.requests("whoop") if r.endpoint != "token"]
+
+    before = len(data_calls())
+    assert worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "recovery.updated", sleep_id)).landed == 2
+    assert len(data_calls()) - before == 3, "without the sleep landed: the sleep, the recovery and the cycle"
+
+    assert worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "sleep.updated", sleep_id)).landed == 1
+    before = len(data_calls())
+    result = worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "recovery.updated", sleep_id))
+    assert result.outcome is WorkOutcome.LANDED  # the same recovery and cycle again: landed unchanged
+    assert [p.rsplit("/", 1)[-1] for p in data_calls()[before:]] == ["recovery", cycle_id]
+    raw = blobs(ctx, RAW_CONTAINER, "whoop", "recovery", "u-cheap")
+    assert list(raw) == [f"date={recovery_day}/{cycle_id}.json"]

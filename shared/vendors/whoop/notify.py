@@ -14,7 +14,8 @@ with the same ``trace_id``: it is the dedup key, so a retry is queued once.
 What each asks for:
 
 - ``sleep.updated`` / ``workout.updated``: the record by id, landed on the local date of
-  ``data.local_date``; ``recovery.updated``: the sleep gives the ``cycle_id``, then
+  ``data.local_date``; ``recovery.updated``: the sleep gives the ``cycle_id`` (the landed sleep's, when it has
+  landed: a sleep never changes cycle, and WHOOP's budget is the app's), then
   ``/v2/cycle/{id}/recovery`` lands as ``recovery`` with record id ``cycle_id`` on the cycle's local date,
   exactly as the pull lands it; the cycle read for that date is landed as ``cycle`` too (WHOOP sends no cycle
   events). A 404 -> ignored (deleted meanwhile).
@@ -150,6 +151,10 @@ def work(n: Notification, context: WorkContext) -> Step:
             return Delete("recovery", found, missing="no landed recovery of that sleep found")
         return Delete(n.collection, n.record_id)
     if n.collection == "recovery":
+        # a sleep never changes cycle: once the sleep has landed, its cycle_id saves reading the sleep again
+        cycle_id = landed_cycle_of_sleep(context.landed, n.record_id)
+        if cycle_id is not None:
+            return Fetch(partial(_recovery_of_cycle, cycle_id))
         return Fetch(partial(_recovery, n.record_id))
     return Fetch(partial(_record, n.collection, n.record_id))
 
@@ -164,7 +169,10 @@ def _record(collection: str, record_id: str, api: VendorApi) -> list[tuple[str, 
 
 def _recovery(sleep_id: str, api: VendorApi) -> list[tuple[str, Fetched]]:
     sleep = api.get(f"{SINGLE['sleep']}/{quote(sleep_id, safe='')}")
-    cycle_id = id_of(sleep, "cycle_id")
+    return _recovery_of_cycle(id_of(sleep, "cycle_id"), api)
+
+
+def _recovery_of_cycle(cycle_id: str, api: VendorApi) -> list[tuple[str, Fetched]]:
     recovery_path = f"/v2/cycle/{quote(cycle_id, safe='')}/recovery"
     recovery = api.get(recovery_path)
     cycle_path = f"/v2/cycle/{quote(cycle_id, safe='')}"
@@ -178,12 +186,20 @@ def _recovery(sleep_id: str, api: VendorApi) -> list[tuple[str, Fetched]]:
     ]
 
 
-def recovery_of_sleep(landed: LandedRecords, sleep_id: str) -> str | None:
-    """The record id (cycle id) of the landed recovery of a sleep: through the landed sleep, else by reading the
-    user's ``RECOVERY_SCAN`` most recent landed recoveries."""
+def landed_cycle_of_sleep(landed: LandedRecords, sleep_id: str) -> str | None:
+    """The ``cycle_id`` of a landed copy of the sleep, if one has landed."""
     for sleep in landed.copies("sleep", sleep_id):
         if isinstance(sleep, dict) and sleep.get("cycle_id") not in (None, ""):
             return str(sleep["cycle_id"])
+    return None
+
+
+def recovery_of_sleep(landed: LandedRecords, sleep_id: str) -> str | None:
+    """The record id (cycle id) of the landed recovery of a sleep: through the landed sleep, else by reading the
+    user's ``RECOVERY_SCAN`` most recent landed recoveries."""
+    cycle_id = landed_cycle_of_sleep(landed, sleep_id)
+    if cycle_id is not None:
+        return cycle_id
     for record_id, recovery in landed.newest("recovery", RECOVERY_SCAN):
         if isinstance(recovery, dict) and str(recovery.get("sleep_id", "")).lower() == sleep_id.lower():
             return record_id
