@@ -128,7 +128,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PULL_FRESHNESS_HOURS",
         "24",
-        "A data type no notification covers (and every snapshot) is pulled again once its last pull is this old.",
+        "A data type no notification covers is pulled again once its last pull is this old.",
+    ),
+    Setting(
+        "PULL_SNAPSHOT_FRESHNESS_HOURS",
+        "168",
+        "A snapshot type (a profile, a body measurement) is pulled again once its last pull is this old (>= 24).",
     ),
     Setting(
         "PULL_NOTIFIED_FRESHNESS_HOURS",
@@ -222,6 +227,7 @@ class Settings:
     sweep_shards: int = 16
     pull_freshness_hours: int = 24
     pull_notified_freshness_hours: int = 72
+    pull_snapshot_freshness_hours: int = 168
     pull_budget_reserve_percent: int = 20
     rate_limit_margin_seconds: float = 2.0
     connect_confirmation: bool = True
@@ -380,6 +386,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sweep_shards=reader.integer("SWEEP_SHARDS", 1, 256),
         pull_freshness_hours=reader.integer("PULL_FRESHNESS_HOURS", 1, 24 * 7),
         pull_notified_freshness_hours=reader.integer("PULL_NOTIFIED_FRESHNESS_HOURS", 1, 24 * 30),
+        pull_snapshot_freshness_hours=reader.integer("PULL_SNAPSHOT_FRESHNESS_HOURS", 24, 24 * 90),
         pull_budget_reserve_percent=reader.integer("PULL_BUDGET_RESERVE_PERCENT", 0, 90),
         rate_limit_margin_seconds=float(reader.integer("RATE_LIMIT_MARGIN_SECONDS", 0, 60)),
         connect_confirmation=reader.boolean("CONNECT_CONFIRMATION"),

@@ -1,5 +1,5 @@
 """The pull planner: a type is pulled when its freshness runs out, notified types rarely while notifications
-flow, snapshots daily, within the budget left after notifications; a budget exhausted by notifications defers
+flow, snapshots weekly (at most daily), within the budget left after notifications; a budget exhausted by notifications defers
 reconciliation and never drops it. And what it saves: WHOOP requests per connection per day, hourly polling
 against the planner, counted at the sandbox."""
 
@@ -55,12 +55,13 @@ def test_a_type_is_due_when_its_freshness_runs_out(ctx: AppContext, seed: Any) -
     assert sorted(j.data_type for j in first.jobs) == sorted((*COLLECTIONS, "profile", "body"))  # never pulled
     assert all(j.priority is Priority.RECONCILE for j in first.jobs)
 
-    hours = {"cycle": 22.0, "sleep": 30.0, "recovery": 30.0, "workout": 2.0, "profile": 23.5, "body": 2.0}
+    hours = {"cycle": 22.0, "sleep": 30.0, "recovery": 30.0, "workout": 2.0, "profile": 167.5, "body": 30.0}
     for name, age in hours.items():
         pulled(ctx, "u-fresh", name, now - timedelta(hours=age))
     notified(ctx, "u-fresh", now - timedelta(hours=1))  # notifications flow: notified types every 72 h
     flowing = plan(ctx.settings, ctx.pull_state, connection, now)
-    assert [j.data_type for j in flowing.jobs] == ["profile"]  # a snapshot at most daily (due within the hour)
+    # a snapshot is due weekly (PULL_SNAPSHOT_FRESHNESS_HOURS): the profile within the hour, the body not for days
+    assert [j.data_type for j in flowing.jobs] == ["profile"]
     assert sorted(flowing.fresh) == ["body", "cycle", "recovery", "sleep", "workout"]
     # an hour later the cycle, which no notification covers, is a day old
     assert "cycle" in {

@@ -7,7 +7,9 @@ than its freshness, less ``DUE_SLACK`` (so an hourly timer does not drift an hou
 - a type the vendor's notifications cover, of a connection whose notifications flow (one came within
   ``PULL_FRESHNESS_HOURS``): ``PULL_NOTIFIED_FRESHNESS_HOURS`` (72), or the quiet period the notification
   reconciliation passes (``quiet_hours``) when the stream went quiet;
-- every other type, and every snapshot (profile, body: at most daily): ``PULL_FRESHNESS_HOURS`` (24).
+- every other type: ``PULL_FRESHNESS_HOURS`` (24);
+- a snapshot (a profile, a body measurement: no history, rarely changed): ``PULL_SNAPSHOT_FRESHNESS_HOURS`` (168;
+  at least 24, so at most daily).
 
 A type never pulled is due at once. Due types are planned as ``Priority.RECONCILE`` jobs (live work, i.e.
 notifications and pulls a person asked for, goes first; backfill after). When the vendor's budget has less left
@@ -100,7 +102,9 @@ def freshness_hours(
     """How old the last pull of ``name`` may get before the type is due (see the module docstring)."""
     vendor = vendor_for(connection.vendor)
     kind = vendor.data.data_types[name]
-    if kind.snapshot or name not in vendor.notified_types or vendor.notifications is None:
+    if kind.snapshot:
+        return float(settings.pull_snapshot_freshness_hours)
+    if name not in vendor.notified_types or vendor.notifications is None:
         return float(settings.pull_freshness_hours)
     if quiet_hours is not None:
         return min(float(settings.pull_notified_freshness_hours), quiet_hours)
