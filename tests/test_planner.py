@@ -1,7 +1,7 @@
 """The pull planner: a type is pulled when its freshness runs out, notified types rarely while notifications
-flow, snapshots weekly (at most daily), within the budget left after notifications; a budget exhausted by notifications defers
-reconciliation and never drops it. And what it saves: WHOOP requests per connection per day, hourly polling
-against the planner, counted at the sandbox."""
+flow, snapshots weekly (at most daily), within the budget left after notifications; a budget exhausted by
+notifications defers reconciliation and never drops it. And what it saves: WHOOP requests per connection per
+day, hourly polling against the planner, counted at the sandbox."""
 
 from __future__ import annotations
 
