@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from azure.core.exceptions import AzureError
+
 from sandbox.azurite import Azurite
 from shared.app_context import AppContext
 from shared.pull.jobs import LIVE_QUEUE
@@ -64,9 +66,20 @@ def seed(ctx: AppContext, rows: int) -> float:
         for user in users
     ]
     batches = [entities[i : i + 100] for i in range(0, len(entities), 100)]
+
+    def submit(batch: list[dict[str, Any]]) -> None:
+        for attempt in range(5):  # Azurite now and then drops a connection under a long run of batches
+            try:
+                table.submit_transaction([("upsert", e) for e in batch])
+                return
+            except AzureError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
+
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda batch: table.submit_transaction([("upsert", e) for e in batch]), batches))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(submit, batches))
     return time.perf_counter() - started
 
 
