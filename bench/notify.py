@@ -8,8 +8,8 @@ runs in this process; the vendor side (``--concurrency`` threads with keep-alive
 notifications from the twins' ``sandbox.vendors.<name>.notify``) runs in a separate process, as the vendors are
 remote. The bound is
 ``queue.send_message`` alone, from this process, at the same concurrency and with the same client. Prints
-p50/p99 of each and the ratio of the p99s (target <= 3). A WHOOP notification costs a dedup read (Table), a
-queue write and then the dedup row's write; a Fitbit notification costs the queue write only.
+p50/p99 of each and the ratio of the p99s (target <= 3). A WHOOP notification costs a dedup read (Table) and a
+queue write before its answer (the dedup row is written beside it); a Fitbit notification costs the queue write.
 """
 
 from __future__ import annotations
