@@ -46,8 +46,9 @@ def rotate_connection(msg: func.QueueMessage) -> None:
 
 @app.timer_trigger(schedule="%PULL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def pull_data(timer: func.TimerRequest) -> None:
-    """Hourly: one sweep-shards message per shard of the registry; each shard's worker (sweep_shard) enqueues
-    one pull-jobs message per usable connection and data type, once per hour, spread over the hour."""
+    """Hourly reconciliation: one sweep-shards message per shard of the registry; each shard's worker
+    (sweep_shard) enqueues a pull-jobs message for each data type the planner finds due within the vendor's
+    budget, once per hour, spread over the hour."""
     from shared.app_context import get_context
 
     if timer.past_due:
