@@ -43,9 +43,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from multiprocessing.connection import Connection
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from bench.remote import RemoteSandbox
 from sandbox.azurite import Azurite
 from shared.app_context import AppContext
 from shared.cli_pull import ProgressBar, run_chunks
@@ -112,39 +112,6 @@ def _serve(channel: Connection, latency: float) -> None:
                 channel.send((False, f"{type(error).__name__}: {error}"))
     finally:
         box.stop()
-
-
-class RemoteSandbox:
-    """``Sandbox`` in a spawned process: ``call(method, *args)`` runs a Sandbox method or one of ``_OPS``."""
-
-    def __init__(self, latency: float) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._channel, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, latency), daemon=True)
-        self._lock = threading.Lock()
-        self.env: dict[str, str] = {}
-
-    def __enter__(self) -> Self:
-        self._process.start()
-        self.env = self._channel.recv()
-        return self
-
-    def call(self, name: str, *args: Any) -> Any:
-        with self._lock:
-            self._channel.send((name, args))
-            ok, result = self._channel.recv()
-        if not ok:
-            raise RuntimeError(result)
-        return result
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        with self._lock:
-            self._channel.send(None)
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
 
 
 # -- the app ---------------------------------------------------------------------------------------------------
@@ -226,7 +193,7 @@ def fresh_app(latency: float, rate_limits: bool) -> Iterator[tuple[AppContext, d
     with (
         Azurite(memory_limit_mb=2048) as azurite,
         tempfile.TemporaryDirectory(prefix="bench-pull-") as secrets_dir,
-        RemoteSandbox(latency) as sandbox,
+        RemoteSandbox(_serve, latency) as sandbox,
     ):
         sandbox.call("set_rate_limits", VENDOR, LIMITS if rate_limits else None)
         env = app_env(azurite.connection_string, secrets_dir, sandbox, rate_limits)

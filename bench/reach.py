@@ -53,7 +53,8 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
-from bench.reach_sandbox import LIMITS, TYPES, VENDOR, RemoteSandbox, SimClock
+from bench.reach_sandbox import LIMITS, TYPES, VENDOR, SimClock, serve
+from bench.remote import RemoteSandbox
 from sandbox.azurite import Azurite
 from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
 from sandbox.vendors.whoop.traffic import Change
@@ -395,7 +396,7 @@ def fresh_world(latency: float, start: datetime, factor: float) -> Iterator[tupl
     with (
         Azurite(memory_limit_mb=2048) as azurite,
         tempfile.TemporaryDirectory(prefix="bench-reach-") as secrets_dir,
-        RemoteSandbox(latency, start.timestamp(), factor) as sandbox,
+        RemoteSandbox(serve, latency, start.timestamp(), factor) as sandbox,
     ):
         yield azurite, secrets_dir, sandbox
 

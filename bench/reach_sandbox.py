@@ -9,14 +9,11 @@ minute and 10,000 a day, in simulated seconds) and its request log all run on it
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from multiprocessing.connection import Connection
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from sandbox.vendors.whoop.traffic import Change, changes_between
 
@@ -107,7 +104,7 @@ _OPS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _serve(channel: Connection, latency: float, start: float, factor: float) -> None:
+def serve(channel: Connection, latency: float, start: float, factor: float) -> None:
     from sandbox import Sandbox
 
     clock = SimClock(start, factor)
@@ -129,37 +126,3 @@ def _serve(channel: Connection, latency: float, start: float, factor: float) -> 
                 channel.send((False, f"{type(error).__name__}: {error}"))
     finally:
         box.stop()
-
-
-class RemoteSandbox:
-    """``Sandbox`` on a ``SimClock`` in a spawned process: ``call(name, *args)`` runs an operation above or a
-    Sandbox method there."""
-
-    def __init__(self, latency: float, start: float, factor: float) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._channel, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, latency, start, factor), daemon=True)
-        self._lock = threading.Lock()
-        self.env: dict[str, str] = {}
-
-    def __enter__(self) -> Self:
-        self._process.start()
-        self.env = self._channel.recv()
-        return self
-
-    def call(self, name: str, *args: Any) -> Any:
-        with self._lock:
-            self._channel.send((name, args))
-            ok, result = self._channel.recv()
-        if not ok:
-            raise RuntimeError(result)
-        return result
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        with self._lock:
-            self._channel.send(None)
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()

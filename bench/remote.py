@@ -1,0 +1,44 @@
+"""A sandbox served in a spawned process (the vendors are remote: their servers must not share the app's GIL).
+``serve(channel, *args)`` runs in the child: it sends the sandbox's settings first, then answers each
+``(name, args)`` with ``(ok, result)`` until it receives None."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+
+class RemoteSandbox:
+    """``call(name, *args)`` runs an operation of ``serve`` (or a Sandbox method) in the child process."""
+
+    def __init__(self, serve: Callable[..., None], *args: Any) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._channel, child = context.Pipe()
+        self._process = context.Process(target=serve, args=(child, *args), daemon=True)
+        self._lock = threading.Lock()
+        self.env: dict[str, str] = {}
+
+    def __enter__(self) -> Self:
+        self._process.start()
+        self.env = self._channel.recv()
+        return self
+
+    def call(self, name: str, *args: Any) -> Any:
+        with self._lock:
+            self._channel.send((name, args))
+            ok, result = self._channel.recv()
+        if not ok:
+            raise RuntimeError(result)
+        return result
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        with self._lock:
+            self._channel.send(None)
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
