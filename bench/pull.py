@@ -46,6 +46,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bench.remote import RemoteSandbox
+from bench.remote import app_env as remote_app_env
 from sandbox.azurite import Azurite
 from shared.app_context import AppContext
 from shared.cli_pull import ProgressBar, run_chunks
@@ -117,22 +118,7 @@ def _serve(channel: Connection, latency: float) -> None:
 # -- the app ---------------------------------------------------------------------------------------------------
 def app_env(storage: str, secrets_dir: str, sandbox: RemoteSandbox, rate_limits: bool) -> dict[str, str]:
     """App settings as tests/conftest.py's ``app_env`` makes them; WHOOP's limits are the app's defaults."""
-    for name in list(os.environ):
-        if name.startswith(("AZURE_", "IDENTITY_", "MSI_", "KEY_VAULT", "AzureWebJobs", "WHOOP_RATE", "FITBIT_RATE")):
-            del os.environ[name]
-    env = {
-        "AzureWebJobsStorage": storage,
-        "LOCAL_SECRETS_DIR": secrets_dir,
-        "LOCK_LEASE_SECONDS": "15",
-        "LOCK_WAIT_SECONDS": "60",
-        "HTTP_TIMEOUT_SECONDS": "5",
-        "VAULT_WRITE_RETRY_SECONDS": "60",
-        "FITBIT_RATE_LIMITS": "none",
-        **sandbox.env,
-    }
-    if not rate_limits:
-        env["WHOOP_RATE_LIMITS"] = "none"
-    return env
+    return remote_app_env(storage, secrets_dir, sandbox, rate_limits, VAULT_WRITE_RETRY_SECONDS="60")
 
 
 def context_for(env: dict[str, str]) -> AppContext:

@@ -55,6 +55,7 @@ from azure.core.exceptions import AzureError
 
 from bench.reach_sandbox import LIMITS, TYPES, VENDOR, SimClock, serve
 from bench.remote import RemoteSandbox
+from bench.remote import app_env as remote_app_env
 from sandbox.azurite import Azurite
 from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
 from sandbox.vendors.whoop.traffic import Change
@@ -132,24 +133,15 @@ class TimedSink(RecordSink):
 
 # -- the app -----------------------------------------------------------------------------------------------------
 def app_env(storage: str, secrets_dir: str, sandbox: RemoteSandbox, limits: bool) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith(("AZURE_", "IDENTITY_", "MSI_", "KEY_VAULT", "AzureWebJobs", "WHOOP_RATE", "FITBIT_RATE")):
-            del os.environ[name]
-    env = {
-        "AzureWebJobsStorage": storage,
-        "LOCAL_SECRETS_DIR": secrets_dir,
-        "LOCK_LEASE_SECONDS": "15",
-        "LOCK_WAIT_SECONDS": "60",
-        "HTTP_TIMEOUT_SECONDS": "5",
-        "FITBIT_RATE_LIMITS": "none",
-        "ENABLED_VENDORS": VENDOR,
-        "PULL_INITIAL_DAYS": str(HISTORY_DAYS + 1),
-        "PULL_RUN_SECONDS": "3600",  # simulated seconds (the puller's clock): a job is not cut short
-        **sandbox.env,
-    }
-    if not limits:
-        env["WHOOP_RATE_LIMITS"] = "none"
-    return env
+    return remote_app_env(
+        storage,
+        secrets_dir,
+        sandbox,
+        limits,
+        ENABLED_VENDORS=VENDOR,
+        PULL_INITIAL_DAYS=str(HISTORY_DAYS + 1),
+        PULL_RUN_SECONDS="3600",  # simulated seconds (the puller's clock): a job is not cut short
+    )
 
 
 def app_context(env: dict[str, str], clock: SimClock, landings: Landings, stop: threading.Event) -> AppContext:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -42,3 +43,24 @@ class RemoteSandbox:
         self._process.join(10)
         if self._process.is_alive():
             self._process.kill()
+
+
+def app_env(storage: str, secrets_dir: str, sandbox: RemoteSandbox, limits: bool, **extra: str) -> dict[str, str]:
+    """App settings as tests/conftest.py's ``app_env`` makes them, against ``sandbox`` (the process's own Azure
+    and rate-limit variables removed); WHOOP's limits are the app's defaults unless ``limits`` is False."""
+    for name in list(os.environ):
+        if name.startswith(("AZURE_", "IDENTITY_", "MSI_", "KEY_VAULT", "AzureWebJobs", "WHOOP_RATE", "FITBIT_RATE")):
+            del os.environ[name]
+    env = {
+        "AzureWebJobsStorage": storage,
+        "LOCAL_SECRETS_DIR": secrets_dir,
+        "LOCK_LEASE_SECONDS": "15",
+        "LOCK_WAIT_SECONDS": "60",
+        "HTTP_TIMEOUT_SECONDS": "5",
+        "FITBIT_RATE_LIMITS": "none",
+        **extra,
+        **sandbox.env,
+    }
+    if not limits:
+        env["WHOOP_RATE_LIMITS"] = "none"
+    return env
