@@ -31,8 +31,9 @@ def fetch_vendor_user_id(
     if response.status_code != 200:
         raise spec.classify(response.status_code, None)
     try:
-        user_id = response.json().get("user_id")
-    except (ValueError, AttributeError):
+        body = response.json()
+        user_id = spec.profile_user_id(body) if isinstance(body, dict) else None
+    except ValueError:
         user_id = None
     if user_id in (None, ""):
         raise VendorError(spec.name, FailureKind.TRANSIENT, "profile_without_user_id", 200)

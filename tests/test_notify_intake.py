@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from shared.app_context import AppContext
 from shared.notify import NOTIFY_DEDUP_TABLE, NOTIFY_QUEUE
 from shared.notify.bounds import SourceGate
 from shared.notify.intake import MAX_BODY_BYTES, NotificationIntake
-from shared.notify.model import Ignore, Notification, Notifications
+from shared.notify.model import ChallengeAnswer, ChallengeRequest, Ignore, Notification, Notifications
 from shared.settings import Settings, load_settings
 from shared.vendors.codoon.notify import SOURCE_LIMITS
 from shared.vendors.registry import names
@@ -665,3 +665,35 @@ def test_the_notification_engine_names_no_vendor() -> None:
     for path in sorted(engine.glob("*.py")):
         text = path.read_text(encoding="utf-8").lower()
         assert [name for name in names() if name in text] == [], path.name
+
+
+def test_a_package_challenge_answers_a_subscriber_verification_itself_and_passes_the_rest_on(
+    rig: Rig, logs: pytest.LogCaptureFixture
+) -> None:
+    """The ``challenge`` hook (for a verification a query parameter cannot express: a JSON POST, an echoed
+    challenge) sees the raw request with the vendor's settings first; its answer is returned as it is, and a
+    request it does not answer goes through the signature check as before."""
+    seen: list[ChallengeRequest] = []
+
+    def challenge(request: ChallengeRequest) -> ChallengeAnswer | None:
+        seen.append(request)
+        if request.method == "GET" and "challenge" in request.query:
+            return ChallengeAnswer(200, {"challenge": request.query["challenge"]}, "echoed")
+        if request.body == b'{"type":"verification"}':
+            granted = hmac.compare_digest(request.headers.get("authorization", ""), request.settings["VERIFY"])
+            return ChallengeAnswer(201, None, "verified") if granted else ChallengeAnswer(401, None, "wrong secret")
+        return None
+
+    spec = rig.intake._specs["whoop"]
+    rig.intake._specs["whoop"] = replace(spec, challenge=challenge, challenge_methods=frozenset({"GET"}))
+    rig.intake._extra["whoop"] = {"VERIFY": "right-secret"}
+    assert rig.intake.handle("whoop", "GET", {}, {"challenge": "abc"}, b"") == (200, {"challenge": "abc"})
+    body = b'{"type":"verification"}'
+    assert rig.intake.handle("whoop", "POST", {"Authorization": "right-secret"}, {}, body)[0] == 201
+    status, answer = rig.intake.handle("whoop", "POST", {"Authorization": "wrong"}, {}, body)
+    assert status == 401 and answer == {"error": "invalid signature"}
+    assert seen[1].headers["authorization"] == "right-secret" and seen[1].secret == rig.secret("whoop")
+    # anything else is a notification as before: an unsigned one is refused by the package's verify
+    assert rig.intake.handle("whoop", "POST", {}, {}, b'{"type":"recovery.updated"}')[0] == 401
+    assert rig.messages() == []
+    assert "right-secret" not in logs.text and "wrong secret" in logs.text

@@ -6,7 +6,9 @@ vendor package's ``notifications`` part (``shared.notify.model.Notifications``):
 - unknown vendor, a vendor without notifications, or one without a client id configured -> 404; HEAD -> 204
   without a body; a body over ``MAX_BODY_BYTES`` -> 413; a method the vendor does not use -> 405.
 - the package's handshake (``Handshake``: a method and a query parameter) -> 204 when the parameter equals the
-  package's configured code (constant time), else the handshake's refusal status; never a body read.
+  package's configured code (constant time), else the handshake's refusal status; never a body read. A package's
+  ``challenge`` sees every other request first (method, headers, query, raw body, its settings) and may answer it
+  itself (a verification POST, an echoed challenge): its answer is returned as it is.
 - POST: the package's ``verify`` on the raw body; a refusal gets the package's ``refused`` status (401 unless
   the vendor's convention is another); a malformed body -> 400; else 204 (or ``200 {"queued": n}`` for a vendor
   that reads the count). With a ``dedup_key``, a notification whose key was queued before -> no second message:
@@ -41,6 +43,8 @@ from azure.storage.queue import QueueClient
 
 from shared.notify.bounds import SourceGate
 from shared.notify.model import (
+    ChallengeAnswer,
+    ChallengeRequest,
     Handshake,
     MalformedNotification,
     Notification,
@@ -114,6 +118,7 @@ class NotificationIntake:
             if name in self._specs and vendor.client_id and vendor.client_secret
         }
         self._secrets = {name: vendor.client_secret for name, vendor in enabled.items()}
+        self._extra: dict[str, Mapping[str, str]] = {name: dict(vendor.extra) for name, vendor in enabled.items()}
         self._codes = {
             name: vendor.extra.get(handshake.setting, "")
             for name, vendor in enabled.items()
@@ -160,13 +165,18 @@ class NotificationIntake:
             return self._reject(vendor, 413, f"body larger than {MAX_BODY_BYTES} bytes", "body too large")
         if spec.handshake is not None and method == spec.handshake.method.upper():
             return self._handshake(vendor, spec.handshake, query)
+        lowered = {key.lower(): value for key, value in headers.items()}
+        if spec.challenge is not None:
+            request = ChallengeRequest(method, lowered, query, body, self._secrets[vendor], self._extra[vendor])
+            answer = spec.challenge(request)
+            if answer is not None:
+                return self._challenged(vendor, answer)
         if method not in spec.methods:
             return self._reject(vendor, 405, f"method {method[:10]!r} not allowed", "method not allowed")
         now = self.clock()
         if spec.verify is not None:
-            lowered = {key.lower(): value for key, value in headers.items()}
             try:
-                spec.verify(SignedRequest(self._secrets[vendor], lowered, body, now))
+                spec.verify(SignedRequest(self._secrets[vendor], lowered, body, now, self._extra[vendor]))
             except SignatureRejected as rejected:
                 return self._reject(vendor, spec.refused, rejected.reason, _PUBLIC.get(spec.refused, "refused"))
         try:
@@ -211,6 +221,16 @@ class NotificationIntake:
             return _error(refused, public)
         log.info("notify handshake vendor=%s: code matches (204)", vendor)
         return 204, None
+
+    def _challenged(self, vendor: str, answer: ChallengeAnswer) -> Response:
+        if answer.status >= 400:
+            count_notification(vendor, f"rejected_{answer.status}")
+            log.warning("notify challenge refused vendor=%s status=%d reason=%s", vendor, answer.status, answer.reason)
+            return answer.status, answer.body if answer.body is not None else {
+                "error": _PUBLIC.get(answer.status, "refused")
+            }
+        log.info("notify challenge answered vendor=%s status=%d reason=%s", vendor, answer.status, answer.reason)
+        return answer.status, answer.body
 
     # -- storage ---------------------------------------------------------------------------------------
 

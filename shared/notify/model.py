@@ -11,7 +11,9 @@ Intake side (``shared.notify.intake`` runs it on the webhook's deadline, so ever
   raises ``SignatureRejected`` with a reason safe to log; ``refused`` is the status a refusal gets. A package
   without ``verify`` is unsigned: it must give ``unsigned`` (``SourceLimits``), the generic per-source gate of
   ``shared.notify.bounds.SourceGate``, applied before anything is queued.
-- ``handshake``: a verification request the vendor sends to prove the subscriber (``Handshake``).
+- ``handshake``: a verification request the vendor sends to prove the subscriber (``Handshake``: a method and a
+  query parameter compared with a setting); ``challenge`` for one that needs more (a JSON body, an echoed
+  challenge): it sees every request first (``ChallengeRequest``) and answers it (``ChallengeAnswer``) or not.
 - ``parse``: the raw body -> ``Notification`` records, or ``MalformedNotification``, nothing else.
 - ``dedup_key``: a key that is the same for every delivery of one notification (a delivery id), so that a
   vendor's retries are queued once; None when the vendor sends none.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from functools import cached_property
 from typing import Any, Protocol
@@ -111,13 +113,38 @@ class Notification:
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """What a verifier sees: the vendor's client secret, the headers (names lower-cased), the raw body and the
-    time (epoch seconds)."""
+    """What a verifier sees: the vendor's client secret, the headers (names lower-cased), the raw body, the
+    time (epoch seconds) and the vendor's own settings (``VendorSettings.extra``: a public key, a subscriber
+    secret)."""
 
     secret: str
     headers: Mapping[str, str]
     body: bytes
     now: float
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChallengeRequest:
+    """A request to the notification endpoint as a ``challenge`` sees it: the method (upper case), the headers
+    (names lower-cased), the query, the raw body, the vendor's client secret and its own settings."""
+
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    secret: str
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChallengeAnswer:
+    """The answer to a vendor's subscriber verification: ``status`` and a JSON ``body`` (None: no body);
+    ``reason`` is logged (never a code, a secret or the body)."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -239,6 +266,10 @@ class Notifications:
     unsigned: SourceLimits | None = None
     work_limits: WorkLimits | None = None
     answers_count: bool = False
+    # a subscriber verification that a query parameter cannot express (a POST with a JSON body, a challenge to
+    # echo): called for every request before ``verify``; an answer is returned as it is, None goes on
+    challenge: Callable[[ChallengeRequest], ChallengeAnswer | None] | None = None
+    challenge_methods: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.verify is None and self.unsigned is None:
@@ -247,7 +278,8 @@ class Notifications:
     @cached_property
     def methods(self) -> frozenset[str]:
         """The HTTP methods the vendor uses (HEAD is answered for every vendor)."""
-        return frozenset({"POST"} | ({self.handshake.method.upper()} if self.handshake else set()))
+        handshake = {self.handshake.method.upper()} if self.handshake else set()
+        return frozenset({"POST"} | handshake | {method.upper() for method in self.challenge_methods})
 
 
 def id_of(record: Any, key: str) -> str:

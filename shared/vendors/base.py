@@ -126,6 +126,16 @@ class VendorSpec:
         value = body.get("user_id")
         return None if value in (None, "") else str(value)
 
+    def profile_user_id(self, body: Mapping[str, Any]) -> str | None:
+        """The vendor's id of the user in the answer of ``profile_path``."""
+        value = body.get("user_id")
+        return None if value in (None, "") else str(value)
+
+    def legacy_user_id(self, body: Mapping[str, Any]) -> str | None:
+        """The id the same person had at the vendor this one succeeds (``Vendor.succeeds``), in the answer of
+        ``profile_path``; None when the vendor gives none."""
+        return None
+
     def expires_in(self, body: Mapping[str, Any]) -> float:
         return float(body.get("expires_in") or self.default_expires_in)
 

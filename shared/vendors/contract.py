@@ -48,6 +48,8 @@ class Vendor:
       (``shared.notify.model.Notifications``); None for a vendor that sends none.
     - ``notified_types``: the data types its notifications bring in (the pull planner reconciles them less often
       while a connection's notifications flow); the others are pulled within ``PULL_FRESHNESS_HOURS``.
+    - ``succeeds``: the retired vendor whose connections this one takes over (matched through
+      ``oauth.legacy_user_id``); None for most.
     """
 
     name: str
@@ -61,6 +63,7 @@ class Vendor:
     settings: tuple[VendorSetting, ...] = ()
     notifications: Notifications | None = None
     notified_types: frozenset[str] = frozenset()
+    succeeds: str | None = None
 
     @property
     def prefix(self) -> str:
