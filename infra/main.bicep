@@ -70,6 +70,13 @@ param codoonClientId string = ''
 @description('OAuth client secret of the Codoon app; stored in Key Vault as codoon-client-secret and referenced from CODOON_CLIENT_SECRET. Empty: no secret is created.')
 param codoonClientSecret string = ''
 
+@description('OURA_CLIENT_ID: OAuth client id of the Oura app (empty: Oura disabled).')
+param ouraClientId string = ''
+
+@secure()
+@description('OAuth client secret of the Oura app; stored in Key Vault as oura-client-secret and referenced from OURA_CLIENT_SECRET. Empty: no secret is created.')
+param ouraClientSecret string = ''
+
 @description('Expiry date (ISO 8601) set on the vendor client secrets in Key Vault; default one year from this deployment.')
 param clientSecretExpiry string = dateTimeAdd(utcNow(), 'P1Y')
 
@@ -100,6 +107,7 @@ var clientSecretNames = {
   WHOOP: empty(whoopClientSecret) ? '' : 'whoop-client-secret'
   FITBIT: empty(fitbitClientSecret) ? '' : 'fitbit-client-secret'
   CODOON: empty(codoonClientSecret) ? '' : 'codoon-client-secret'
+  OURA: empty(ouraClientSecret) ? '' : 'oura-client-secret'
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -154,6 +162,7 @@ module keyVault 'app/keyvault.bicep' = {
     whoopClientSecret: whoopClientSecret
     fitbitClientSecret: fitbitClientSecret
     codoonClientSecret: codoonClientSecret
+    ouraClientSecret: ouraClientSecret
     clientSecretExpiry: clientSecretExpiry
   }
 }
@@ -191,6 +200,7 @@ module api 'app/api.bicep' = {
     whoopClientId: whoopClientId
     fitbitClientId: fitbitClientId
     codoonClientId: codoonClientId
+    ouraClientId: ouraClientId
     enabledVendors: enabledVendors
     publicBaseUrl: publicBaseUrl
     postConnectRedirectUrl: postConnectRedirectUrl

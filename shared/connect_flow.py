@@ -486,7 +486,7 @@ class ConnectFlow:
         connection = self._existing(vendor, user_id)
         revoked = False
         if connection.status is not Status.DISCONNECTED:
-            if spec_for(vendor).revoke_style == "bearer_delete" and connection.status in USABLE:
+            if spec_for(vendor).revoke_style in ("bearer_delete", "access_token_query") and connection.status in USABLE:
                 with contextlib.suppress(TokenUnavailable, VendorError):  # a bearer revoke needs a live token
                     self.tokens.access_token_for(vendor, connection.user_id)
             with self.locks.hold(vendor, connection.user_id):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import requests
 
@@ -12,6 +13,22 @@ from shared.vendors import FailureKind, VendorError, VendorSpec
 from shared.vendors.base import basic_authorization
 
 log = logging.getLogger(__name__)
+
+_TOKEN_IN_QUERY = re.compile(r"((?:access_token|refresh_token|token)=)[^&\s\"]+")
+
+
+class _NoTokenInUrl(logging.Filter):
+    """Redacts a token in a URL's query from urllib3's request lines (a revoke by ``?access_token=``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_QUERY.sub(r"\1***", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_NoTokenInUrl())
 
 
 def fetch_vendor_user_id(
@@ -51,6 +68,10 @@ def revoke(
                 data={"token": pair.refresh_token},
                 headers={"Authorization": basic_authorization(settings.client_id, settings.client_secret)},
                 timeout=timeout,
+            )
+        elif spec.revoke_style == "access_token_query":
+            response = session.get(
+                settings.url("REVOKE_URL"), params={"access_token": pair.access_token}, timeout=timeout
             )
         elif spec.revoke_style == "bearer_delete":
             response = session.delete(

@@ -36,7 +36,7 @@ def test_key_vault_wins_over_the_local_store_and_must_be_https() -> None:
         ("LOCK_LEASE_SECONDS", "5", "LOCK_LEASE_SECONDS must be between 15 and 60"),
         ("REFRESH_MARGIN_SECONDS", "soon", "REFRESH_MARGIN_SECONDS must be a whole number"),
         ("ROTATE_SCHEDULE", "0 */6 * * *", "ROTATE_SCHEDULE must be a six-field NCRONTAB"),
-        ("ENABLED_VENDORS", "whoop,oura", "ENABLED_VENDORS names unknown vendors"),
+        ("ENABLED_VENDORS", "whoop,polar", "ENABLED_VENDORS names unknown vendors"),
         ("AzureWebJobsStorage", "nonsense", "AzureWebJobsStorage must be"),
     ],
 )

@@ -63,6 +63,9 @@ param fitbitClientId string = ''
 @description('CODOON_CLIENT_ID.')
 param codoonClientId string = ''
 
+@description('OURA_CLIENT_ID.')
+param ouraClientId string = ''
+
 @description('ENABLED_VENDORS.')
 param enabledVendors string = ''
 
@@ -232,6 +235,15 @@ var appSettings = {
   CODOON_TOKEN_URL: 'https://openapi.codoon.com/token'
   CODOON_API_BASE_URL: 'https://openapi.codoon.com/api'
   CODOON_RATE_LIMITS: ''
+
+  OURA_CLIENT_ID: ouraClientId
+  OURA_CLIENT_SECRET: empty(clientSecretNames.OURA) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${clientSecretNames.OURA})'
+  OURA_AUTH_URL: 'https://cloud.ouraring.com/oauth/authorize'
+  OURA_TOKEN_URL: 'https://api.ouraring.com/oauth/token'
+  OURA_REVOKE_URL: 'https://api.ouraring.com/oauth/revoke'
+  OURA_API_BASE_URL: 'https://api.ouraring.com'
+  OURA_RATE_LIMITS: '5000/300'
+  OURA_VERIFICATION_TOKEN: '' // set with appSettingOverrides (or a Key Vault reference) before creating Oura webhook subscriptions
 }
 
 // This resource is the app-settings dictionary ('appsettings'), not the 'web' site configuration; checkov applies its

@@ -56,6 +56,7 @@ UNITS: frozenset[str] = frozenset(
         "kcal/kg",
         "breaths/min",
         "celsius",
+        "mL/kg/min",  # VO2 max
     }
 )
 """Every unit a curated mapping may emit: the one list analysts can rely on (a mapping that needs another adds it

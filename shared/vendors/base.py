@@ -49,8 +49,10 @@ class VendorError(Exception):
 
 
 ClientAuth = Literal["basic", "body"]
-# how a grant is revoked: RFC 7009 POST of the token, DELETE of a path with the bearer token, or not at all
-RevokeStyle = Literal["rfc7009", "bearer_delete", "none"]
+# how a grant is revoked: RFC 7009 POST of the token, DELETE of a path with the bearer token, GET of REVOKE_URL with
+# ``?access_token=`` (the access token in the query: the log filter of ``shared.vendor_account`` keeps it out of
+# urllib3's request lines), or not at all
+RevokeStyle = Literal["rfc7009", "bearer_delete", "access_token_query", "none"]
 
 RFC6749_KINDS: Mapping[str, FailureKind] = {
     "invalid_grant": FailureKind.GRANT_REJECTED,

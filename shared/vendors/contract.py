@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from shared.curated.base import Mapper
 from shared.notify.model import Notifications
+from shared.notify.subscriptions_model import Subscriptions
 from shared.pull.model import Fetcher
 from shared.vendors.base import VendorSpec
 
@@ -50,6 +51,9 @@ class Vendor:
       while a connection's notifications flow); the others are pulled within ``PULL_FRESHNESS_HOURS``.
     - ``succeeds``: the retired vendor whose connections this one takes over (matched through
       ``oauth.legacy_user_id``); None for most.
+    - ``subscriptions``: webhook subscriptions the app creates and renews itself through the vendor's API
+      (``shared.notify.subscriptions_model.Subscriptions``; kept by ``shared.subscriptions`` on a timer); None
+      for a vendor whose webhooks are registered once by hand, or that sends none.
     """
 
     name: str
@@ -64,6 +68,7 @@ class Vendor:
     notifications: Notifications | None = None
     notified_types: frozenset[str] = frozenset()
     succeeds: str | None = None
+    subscriptions: Subscriptions | None = None
 
     @property
     def prefix(self) -> str:
