@@ -30,6 +30,18 @@ class Status(StrEnum):
     # the vendor rejects our client (invalid_client, a wrong secret): an operator's fix, not the user's; still
     # retried with backoff, so fixing the setting heals the connection at its next refresh
     CLIENT_MISCONFIGURED = "client_misconfigured"
+    # the user connected the vendor that succeeds this one (``Vendor.succeeds``): this connection's landed history
+    # stays where it is, its secret is disabled, and the successor's connection carries on from ``data_until``
+    MOVED = "moved"
+
+
+class MoveState(StrEnum):
+    """Where the move of a successor's connection stands (``shared.moves``); "" for a vendor that succeeds none."""
+
+    PENDING = "pending"  # the identity (the id at the predecessor) is not read yet: the pull waits
+    MOVING = "moving"  # the history's start is known; the predecessor's connection is still to be marked moved
+    DONE = "done"  # moved, or nothing to move
+    HELD = "held"  # the predecessor's account is connected to another user here: nothing was moved
 
 
 # connections that are refreshed, rotated, pulled and notified; a client_misconfigured one stays usable: its
@@ -77,6 +89,17 @@ class Connection:
     refresh_from_version: str = ""
     watermarks: dict[str, str] = field(default_factory=dict)
     refused_types: dict[str, str] = field(default_factory=dict)  # data type -> when its data call got 401/403
+    # a move onto a successor vendor (shared.moves). On the predecessor's row: the successor's connection, when,
+    # and the last local day (YYYY-MM-DD) its data landed. On the successor's row: the predecessor's connection, the
+    # first local day this one lands (the day after ``data_until``: no day comes from both), the user's id at the
+    # predecessor, and how far the move is
+    moved_to: str = ""
+    moved_at: str = ""
+    data_until: str = ""
+    moved_from: str = ""
+    history_from: str = ""
+    legacy_user_id: str = ""
+    move_state: str = ""
 
     @property
     def label(self) -> str:

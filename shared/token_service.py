@@ -25,6 +25,7 @@ from shared.locks import ConnectionLocks, HeldLease
 from shared.naming import log_id
 from shared.oauth_client import TokenEndpoint
 from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
+from shared.retirement import retired_reason
 from shared.settings import Settings
 from shared.telemetry import count_reauth_required, count_refresh_failure, operation
 from shared.tokens import TokenPair
@@ -310,6 +311,7 @@ class TokenService:
             changes.update(refresh_started_at=None, refresh_from_version=None)
         if error.kind is FailureKind.VENDOR_RETIRED:
             changes["status"] = Status.VENDOR_RETIRED
+            changes["last_error"] = retired_reason(vendor, "token endpoint")  # why, and what the user must do
             log.error("vendor API retired (HTTP 410) vendor=%s connection=%s", vendor, log_id(vendor, user_id))
             self.registry.update(vendor, user_id, **changes)
             return RefreshResult(Outcome.FAILED, stored.pair, "vendor API retired (HTTP 410)")

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from itertools import islice
@@ -35,7 +35,8 @@ from shared.pull.pull_state import PullStateStore
 from shared.pull.rate_budget import OutOfTime, RateBudget
 from shared.pull.sink import RecordSink
 from shared.pull.vendor_api import ConnectionApi, DataCallFailed
-from shared.registry import USABLE, Connection, ConnectionRegistry, now_iso
+from shared.registry import USABLE, Connection, ConnectionRegistry, MoveState, Status, now_iso
+from shared.retirement import retired_reason
 from shared.settings import Settings
 from shared.telemetry import count_rate_limit_wait, count_records_landed, operation
 from shared.token_service import TokenService, TokenUnavailable
@@ -218,6 +219,17 @@ class Puller:
             outcome.status = PullStatus.SKIPPED
             outcome.detail = "no such connection" if connection is None else f"connection is {connection.status.value}"
             return outcome
+        if connection.move_state == MoveState.PENDING:  # where its history starts is not known yet (shared.moves)
+            outcome.status = PullStatus.SKIPPED
+            outcome.detail = "waiting for its move from the vendor it succeeds"
+            return outcome
+        if connection.history_from:  # the days before came from the vendor it succeeds: never land them twice
+            floor = date.fromisoformat(connection.history_from)
+            if job.last < floor:
+                outcome.detail = f"before {floor}: those days came from {connection.moved_from}"
+                return outcome
+            if job.first < floor:
+                job = outcome.job = replace(job, first=floor)
         granted = connection.granted  # what the user consented to, not what the last refresh returned
         if kind.scope and granted and kind.scope not in granted:
             outcome.status = PullStatus.SKIPPED
@@ -258,6 +270,15 @@ class Puller:
         except DataCallFailed as error:
             self.state.record_error(job.vendor, job.user_id, job.data_type, str(error))
             refused = error.status in (401, 403)
+            if error.status == 410:  # the vendor turned its API off: nothing will ever answer again
+                self.registry.update(
+                    job.vendor,
+                    job.user_id,
+                    status=Status.VENDOR_RETIRED,
+                    last_error=retired_reason(job.vendor, "data API"),
+                    last_error_at=now_iso(),
+                )
+                log.error("pull %s: the vendor API is retired (HTTP 410)", log_id(job.vendor, job.user_id))
             if refused:  # this type is no longer granted (a narrowed token, a scope the user withdrew)
                 self.registry.mark_refused(job.vendor, job.user_id, job.data_type, True)
                 log.warning("pull %s %s: refused by the vendor", log_id(job.vendor, job.user_id), job.data_type)

@@ -39,6 +39,7 @@ from sandbox.ratelimit import RateRule, Usage
 from sandbox.server import Reply, Request, Route, json_reply
 from sandbox.vendors.fitbit.data import FITBIT_DATA, TIME_SERIES
 from sandbox.vendors.fitbit.oauth import FITBIT
+from sandbox.vendors.fitbit.retired import remember, retiring
 
 RANGE_LIMITS: dict[str, int] = {
     "sleep": 100,
@@ -231,4 +232,5 @@ def _entry(resource: str, snap: Snapshot, day: date) -> dict[str, object]:
 
 
 def data_routes(ctx: DataContext) -> list[Route]:
-    return FitbitApi(ctx).routes()
+    remember(ctx.store, ctx.quirks)
+    return retiring(ctx.store, FitbitApi(ctx).routes())

@@ -10,6 +10,7 @@ from sandbox.context import EndpointContext
 from sandbox.endpoints import OAuthEndpoints, error_reply, missing_fields
 from sandbox.server import Reply, Request, Route, json_reply
 from sandbox.vendors import OAuthError, TokenIssue, Vendor, ceil_seconds, digest
+from sandbox.vendors.fitbit.retired import retiring
 
 _FITBIT_HELP = (
     "Visit https://dev.fitbit.com/docs/oauth2 for more information on the Fitbit Web API authorization process."
@@ -130,4 +131,5 @@ class FitbitRevoke:
 
 def oauth_routes(ctx: EndpointContext) -> list[Route]:
     oauth = OAuthEndpoints(FITBIT, ctx)
-    return [*oauth.routes(), Route("POST", FITBIT.revoke_path or "", "revoke", FitbitRevoke(oauth).revoke)]
+    routes = [*oauth.routes(), Route("POST", FITBIT.revoke_path or "", "revoke", FitbitRevoke(oauth).revoke)]
+    return retiring(ctx.store, routes)  # every route answers 410 once the twin is retired (retired.py)
