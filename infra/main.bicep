@@ -70,6 +70,13 @@ param codoonClientId string = ''
 @description('OAuth client secret of the Codoon app; stored in Key Vault as codoon-client-secret and referenced from CODOON_CLIENT_SECRET. Empty: no secret is created.')
 param codoonClientSecret string = ''
 
+@description('WITHINGS_CLIENT_ID: OAuth client id of the Withings app (empty: Withings disabled).')
+param withingsClientId string = ''
+
+@secure()
+@description('OAuth client secret of the Withings app; stored in Key Vault as withings-client-secret and referenced from WITHINGS_CLIENT_SECRET. Empty: no secret is created.')
+param withingsClientSecret string = ''
+
 @description('OURA_CLIENT_ID: OAuth client id of the Oura app (empty: Oura disabled).')
 param ouraClientId string = ''
 
@@ -107,6 +114,7 @@ var clientSecretNames = {
   WHOOP: empty(whoopClientSecret) ? '' : 'whoop-client-secret'
   FITBIT: empty(fitbitClientSecret) ? '' : 'fitbit-client-secret'
   CODOON: empty(codoonClientSecret) ? '' : 'codoon-client-secret'
+  WITHINGS: empty(withingsClientSecret) ? '' : 'withings-client-secret'
   OURA: empty(ouraClientSecret) ? '' : 'oura-client-secret'
 }
 
@@ -162,6 +170,7 @@ module keyVault 'app/keyvault.bicep' = {
     whoopClientSecret: whoopClientSecret
     fitbitClientSecret: fitbitClientSecret
     codoonClientSecret: codoonClientSecret
+    withingsClientSecret: withingsClientSecret
     ouraClientSecret: ouraClientSecret
     clientSecretExpiry: clientSecretExpiry
   }
@@ -200,6 +209,7 @@ module api 'app/api.bicep' = {
     whoopClientId: whoopClientId
     fitbitClientId: fitbitClientId
     codoonClientId: codoonClientId
+    withingsClientId: withingsClientId
     ouraClientId: ouraClientId
     enabledVendors: enabledVendors
     publicBaseUrl: publicBaseUrl

@@ -66,7 +66,8 @@ class TokenEndpoint:
             ) from None
         elapsed = time.monotonic() - started
         payload = _json_or_none(response)
-        if response.status_code != 200:
+        fields = self.spec.token_fields(response.status_code, payload)
+        if fields is None:
             error = self.spec.classify(response.status_code, payload, _retry_after(response.headers, self.spec))
             log.warning(
                 "token request failed vendor=%s grant=%s status=%s outcome=%s code=%s duration_ms=%d",
@@ -78,11 +79,9 @@ class TokenEndpoint:
                 elapsed * 1000,
             )
             raise error
-        if not isinstance(payload, dict):
-            raise VendorError(self.spec.name, FailureKind.TRANSIENT, "malformed_token_response", 200)
-        pair = self.spec.parse_token_response(payload, previous)
+        pair = self.spec.parse_token_response(fields, previous)
         log.info("token request ok vendor=%s grant=%s duration_ms=%d", self.spec.name, grant, elapsed * 1000)
-        return pair, payload
+        return pair, dict(fields)
 
     def refresh(self, pair: TokenPair, granted: tuple[str, ...] = ()) -> TokenPair:
         """Spend ``pair.refresh_token`` for a new pair; ``granted``: the scopes granted at consent, which a vendor
@@ -92,8 +91,5 @@ class TokenEndpoint:
 
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> TokenPair:
         """Exchange an authorization code (with the PKCE verifier where one was sent). Raises VendorError."""
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        if code_verifier:
-            form["code_verifier"] = code_verifier
-        new_pair, _ = self._post(form, None)
+        new_pair, _ = self._post(self.spec.exchange_form(code, redirect_uri, code_verifier), None)
         return new_pair

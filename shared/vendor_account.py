@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
 
@@ -79,6 +81,11 @@ def revoke(
                 timeout=timeout,
                 headers={"Authorization": f"Bearer {pair.access_token}"},
             )
+        elif spec.revoke_style == "signed":
+            poster = _form_poster(settings, session, timeout)
+            confirmed = spec.revoke_signed(pair, settings.client_id, settings.client_secret, poster)
+            log.info("revoke vendor=%s signed confirmed=%s", spec.name, confirmed)
+            return confirmed
         else:
             return False
     except requests.RequestException as error:
@@ -87,3 +94,19 @@ def revoke(
     confirmed = 200 <= response.status_code < 300
     log.info("revoke vendor=%s status=%s confirmed=%s", spec.name, response.status_code, confirmed)
     return confirmed
+
+
+def _form_poster(
+    settings: VendorSettings, session: requests.Session, timeout: float
+) -> Callable[[str, Mapping[str, str]], Any]:
+    """``post(path under API_BASE_URL, form) -> parsed JSON answer`` (None when it is not JSON)."""
+    base = settings.url("API_BASE_URL").rstrip("/")
+
+    def post(path: str, form: Mapping[str, str]) -> Any:
+        response = session.post(base + path, data=dict(form), headers={"Accept": "application/json"}, timeout=timeout)
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    return post

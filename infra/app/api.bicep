@@ -66,6 +66,9 @@ param codoonClientId string = ''
 @description('OURA_CLIENT_ID.')
 param ouraClientId string = ''
 
+@description('WITHINGS_CLIENT_ID.')
+param withingsClientId string = ''
+
 @description('ENABLED_VENDORS.')
 param enabledVendors string = ''
 
@@ -235,6 +238,13 @@ var appSettings = {
   CODOON_TOKEN_URL: 'https://openapi.codoon.com/token'
   CODOON_API_BASE_URL: 'https://openapi.codoon.com/api'
   CODOON_RATE_LIMITS: ''
+
+  WITHINGS_CLIENT_ID: withingsClientId
+  WITHINGS_CLIENT_SECRET: empty(clientSecretNames.WITHINGS) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${clientSecretNames.WITHINGS})'
+  WITHINGS_AUTH_URL: 'https://account.withings.com/oauth2_user/authorize2'
+  WITHINGS_TOKEN_URL: 'https://wbsapi.withings.net/v2/oauth2'
+  WITHINGS_API_BASE_URL: 'https://wbsapi.withings.net'
+  WITHINGS_RATE_LIMITS: '120/60'
 
   OURA_CLIENT_ID: ouraClientId
   OURA_CLIENT_SECRET: empty(clientSecretNames.OURA) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${clientSecretNames.OURA})'

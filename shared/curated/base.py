@@ -56,6 +56,8 @@ UNITS: frozenset[str] = frozenset(
         "kcal/kg",
         "breaths/min",
         "celsius",
+        "mmHg",  # blood pressure
+        "m/s",  # pulse wave velocity
         "mL/kg/min",  # VO2 max
     }
 )

@@ -81,7 +81,7 @@ class ConnectionApi:
         self.sleep = sleep
         self.base = settings.vendor(vendor).url("API_BASE_URL").rstrip("/")
         self.limits = settings.vendor(vendor).rate_limits
-        spec = spec_for(vendor)
+        spec = self.spec = spec_for(vendor)
         self.remaining_headers, self.reset_headers = spec.rate_limit_remaining_headers, spec.rate_limit_reset_headers
         scope = spec.rate_limit_scope
         self.budget_key = "app" if scope == "app" else connection_digest(vendor, user_id)
@@ -128,14 +128,20 @@ class ConnectionApi:
                 self._back_off(attempt)
                 continue
             status = response.status_code
-            self._observe(response)
             if status == 200:
                 try:
-                    return response.json()
+                    payload = response.json()
                 except ValueError:
                     failure = DataCallFailed(self.vendor, shown, status, "answer is not JSON", transient=True)
                     self._back_off(attempt)
                     continue
+                # a vendor that answers every call with HTTP 200 says its own status in the answer
+                status, payload = self.spec.data_answer(payload)
+                self._observe(response, status)
+                if status == 200:
+                    return payload
+            else:
+                self._observe(response, status)
             if status == 401 and not renewed:
                 renewed = True  # the access token was refused: renew it once (under the connection's lock)
                 self.tokens.renew_access_token(self.vendor, self.user_id, rejected=token)
@@ -154,16 +160,17 @@ class ConnectionApi:
         assert failure is not None
         raise failure
 
-    def _observe(self, response: requests.Response) -> None:
+    def _observe(self, response: requests.Response, status: int) -> None:
+        """``status``: the answer's, or the one the vendor's own envelope says (``VendorSpec.data_answer``)."""
         headers = response.headers
         remaining = _number(headers, *self.remaining_headers)
         reset = _number(headers, *self.reset_headers)
         retry_after = _number(headers, "Retry-After")
-        if response.status_code == 429 or (remaining is not None and remaining <= 0):
+        if status == 429 or (remaining is not None and remaining <= 0):
             self.budget.observe(
                 self.vendor,
                 self.budget_key,
-                status=response.status_code,
+                status=status,
                 remaining=None if remaining is None else int(remaining),
                 reset_seconds=reset,
                 retry_after=retry_after,

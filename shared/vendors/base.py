@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -51,8 +51,8 @@ class VendorError(Exception):
 ClientAuth = Literal["basic", "body"]
 # how a grant is revoked: RFC 7009 POST of the token, DELETE of a path with the bearer token, GET of REVOKE_URL with
 # ``?access_token=`` (the access token in the query: the log filter of ``shared.vendor_account`` keeps it out of
-# urllib3's request lines), or not at all
-RevokeStyle = Literal["rfc7009", "bearer_delete", "access_token_query", "none"]
+# urllib3's request lines), by the package's ``revoke_signed`` (a signed request), or not at all
+RevokeStyle = Literal["rfc7009", "bearer_delete", "access_token_query", "signed", "none"]
 
 RFC6749_KINDS: Mapping[str, FailureKind] = {
     "invalid_grant": FailureKind.GRANT_REJECTED,
@@ -88,6 +88,7 @@ class VendorSpec:
     scope_separator: str = " "  # in the authorize request
     supports_pkce: bool = False
     refresh_extra: Mapping[str, str] = field(default_factory=dict)
+    exchange_extra: Mapping[str, str] = field(default_factory=dict)  # further fields of a code exchange
     # a refresh names the scope: the whole grant, never a part of it, since a server following
     # RFC 6749 §6 gives the new access token exactly the scopes a refresh names
     refresh_sends_scope: bool = False
@@ -123,7 +124,40 @@ class VendorSpec:
             form["scope"] = self.scope_separator.join(granted or pair.scope or self.default_scopes)
         return form
 
+    def exchange_form(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> dict[str, str]:
+        """The code exchange's form (``exchange_extra`` included; the client's fields come from ``token_request``)."""
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, **self.exchange_extra}
+        if code_verifier:
+            form["code_verifier"] = code_verifier
+        return form
+
     # -- responses --------------------------------------------------------------------------------
+    def token_fields(self, status: int, payload: Any) -> Mapping[str, Any] | None:
+        """The token fields of a token-endpoint answer (HTTP ``status``, parsed JSON ``payload``, None when it is
+        not JSON); None when the answer is a refusal, which ``classify`` then reads. By default a 200 is a success
+        and its JSON object holds the fields; a vendor that wraps its answers (or answers a refusal with a 200)
+        says otherwise."""
+        if status != 200:
+            return None
+        if not isinstance(payload, dict):
+            raise VendorError(self.name, FailureKind.TRANSIENT, "malformed_token_response", 200)
+        return payload
+
+    def data_answer(self, payload: Any) -> tuple[int, Any]:
+        """A data API's HTTP 200 answer (parsed JSON) as (the status it stands for, the content): by default
+        ``(200, payload)``. A vendor that answers every call with HTTP 200 and an envelope holding its own status
+        maps that status onto HTTP's (401: the access token was refused, 403: a scope is missing, 404, 429,
+        5xx: transient, another 4xx: refused), so the data engine renews, backs off or stops as for any vendor."""
+        return 200, payload
+
+    def revoke_signed(
+        self, pair: TokenPair, client_id: str, client_secret: str, post: Callable[[str, Mapping[str, str]], Any]
+    ) -> bool:
+        """For ``revoke_style="signed"``: revoke ``pair``'s grant with ``post(path under API_BASE_URL, form) ->
+        parsed JSON answer`` (None when not JSON; may raise ``requests.RequestException``); True when the vendor
+        confirmed."""
+        return False
+
     def vendor_user_id(self, body: Mapping[str, Any]) -> str | None:
         value = body.get("user_id")
         return None if value in (None, "") else str(value)
