@@ -7,6 +7,8 @@
   on the row's age (the service's ``Timestamp``), not on its columns, so the row's schema may change freely.
 - ``notifyunknown``: vendor users nobody connected (capped per vendor); one quiet for ``UNKNOWN_KEEP`` is dropped.
 - ``pendingconnections``: a connection the product did not confirm in time is discarded and its grant revoked.
+- ``moves``: a move onto a successor vendor that a crash or a failed write left half-done is finished
+  (``shared.moves.Moves.sweep``).
 
 Each step is independent: one that fails is logged and the others still run; the run then raises
 ``CleanupFailed`` so the invocation shows as failed, and the next hour tries again. A run stops starting new
@@ -116,6 +118,8 @@ def steps_for(ctx: CleanupServices) -> list[CleanupStep]:
         CleanupStep("notifydedup", lambda now, deadline: old_dedup_rows(dedup, now, deadline)),
         CleanupStep("notifyunknown", lambda now, deadline: expire_unknown(unknown, UNKNOWN_KEEP, now)),
         CleanupStep("pendingconnections", lambda now, deadline: ctx.connect.expire_pending()),
+        # not a deletion: moves onto a successor vendor left half-done by a crash are finished (shared.moves)
+        CleanupStep("moves", lambda now, deadline: ctx.connect.moves.sweep() if ctx.connect.moves else 0),
     ]
 
 

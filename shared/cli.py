@@ -14,6 +14,7 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpRes
 
 from shared.app_context import AppContext
 from shared.cli_args import vendor_name
+from shared.cli_moves import json_moves, print_moves
 from shared.cli_pull import add_commands as add_pull_commands
 from shared.cli_table import format_table
 from shared.connect_flow import FlowError, link_expiry_iso
@@ -63,11 +64,14 @@ BUDGET_COLUMNS = ("vendor", "limit", "per", "used", "left", "reconcile_left")
 
 
 def cmd_status(ctx: AppContext, args: argparse.Namespace) -> int:
-    rows = status_rows(_connections(ctx, args))
+    connections = _connections(ctx, args)
+    rows = status_rows(connections)
     if args.json:
+        json_moves(ctx, connections, rows)
         print(json.dumps(rows, indent=2))
         return 0
     print(format_table(rows, STATUS_COLUMNS) if rows else "no connections")
+    print_moves(ctx, connections)  # moved connections, and those still to move with a connect link each
     budget = [
         {column: str(row.get(column, "")) for column in BUDGET_COLUMNS}
         for row in budget_report(ctx.settings, ctx.budget)

@@ -22,6 +22,7 @@ from azure.storage.blob import BlobServiceClient
 from shared.connections import store_connection
 from shared.layout import DATA_CONTAINERS, user_segment
 from shared.locks import ConnectionLocks, LockTimeout
+from shared.moves import MOVE_FAILURES, Moves, move_fields
 from shared.naming import InvalidUserId, log_id, validate_user_id
 from shared.oauth_state import (
     BrowserBinding,
@@ -35,7 +36,7 @@ from shared.pending import CODE_PATTERN, PendingConnection, PendingStore
 from shared.pull.planner import freshness
 from shared.pull.pull_state import PullStateStore
 from shared.pull.puller import types_not_granted
-from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
+from shared.registry import USABLE, Connection, ConnectionRegistry, MoveState, Status, now_iso
 from shared.settings import Settings
 from shared.telemetry import Operation, operation
 from shared.token_service import TokenService, TokenUnavailable
@@ -140,6 +141,10 @@ class ConnectFlow:
         self.blobs = blobs
         self.session = session
         self.pending = pending
+        # moving a connection of a retired vendor onto its successor when the user connects that (shared.moves)
+        self.moves = (
+            Moves(settings, registry, vault, locks, pull_state, tokens, session) if pull_state is not None else None
+        )
 
     def _enabled(self, vendor: str) -> None:
         if vendor not in self.settings.vendors:
@@ -371,8 +376,10 @@ class ConnectFlow:
             and stored.pair.obtained_at > pair.obtained_at
         ):
             return existing, False
+        # a vendor that succeeds another: where this connection's history starts, written with its row
+        moving = self.moves.prepare(vendor, user_id, pair) if self.moves is not None else {}
         try:
-            connection = store_connection(self.vault, self.registry, vendor, user_id, pair)
+            connection = store_connection(self.vault, self.registry, vendor, user_id, pair, moving)
         except BaseException:
             if existing is None:  # no row: a secret alone would be an orphan
                 with contextlib.suppress(Exception):
@@ -381,7 +388,23 @@ class ConnectFlow:
         self.tokens.cache.put(vendor, user_id, pair)
         if previous_owner:
             self._end_moved(vendor, previous_owner)
+        if moving.get("move_state") == MoveState.MOVING:
+            self._finish_move(vendor, user_id)
         return connection, True
+
+    def _finish_move(self, vendor: str, user_id: str) -> None:
+        """Mark the predecessor's connection moved and disable its secret. The new connection is stored already
+        and stays whatever happens here: a failure is left to the next connect or the hourly sweep."""
+        assert self.moves is not None
+        try:
+            self.moves.finish(vendor, user_id)
+        except MOVE_FAILURES as failure:
+            log.warning(
+                "move left for the sweep vendor=%s connection=%s error=%s",
+                vendor,
+                log_id(vendor, user_id),
+                type(failure).__name__,
+            )
 
     def _owner_to_replace(self, vendor: str, user_id: str, pair: TokenPair) -> str | None:
         """Another user whose live connection holds this vendor account: refused (_AccountHeld) unless
@@ -471,6 +494,8 @@ class ConnectFlow:
             # per granted type: age of the last successful pull, its freshness, whether the next run pulls it; and
             # the age of the last notification
             "freshness": freshness(self.settings, self.pull_state, connection) if self.pull_state else None,
+            # a move onto the vendor that succeeds this one (shared.moves): where each part of the history came from
+            **move_fields(connection),
         }
 
     def _existing(self, vendor: str, user_id: Any) -> Connection:

@@ -4,6 +4,7 @@ connection never exists in the registry without its tokens."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from shared.naming import log_id, secret_name, validate_user_id
 from shared.registry import Connection, ConnectionRegistry, Status, now_iso
@@ -14,10 +15,16 @@ log = logging.getLogger(__name__)
 
 
 def store_connection(
-    vault: TokenVault, registry: ConnectionRegistry, vendor: str, user_id: str, pair: TokenPair
+    vault: TokenVault,
+    registry: ConnectionRegistry,
+    vendor: str,
+    user_id: str,
+    pair: TokenPair,
+    fields: Mapping[str, str] | None = None,
 ) -> Connection:
     """Store a freshly obtained pair and (re)activate the connection. A reconnect keeps the same row:
-    its history and watermarks stay; the new pair replaces the old one."""
+    its history and watermarks stay; the new pair replaces the old one. ``fields``: further columns of the row,
+    written with it (a move's, ``shared.moves``)."""
     validate_user_id(user_id)
     vault.write(vendor, user_id, pair)
     existing = registry.get(vendor, user_id)
@@ -36,6 +43,8 @@ def store_connection(
     connection.next_attempt_at = ""
     connection.refresh_started_at = ""
     connection.refresh_from_version = ""
+    for name, value in (fields or {}).items():
+        setattr(connection, name, value)
     registry.save(connection)
     log.info(
         "connection stored vendor=%s connection=%s reconnect=%s",

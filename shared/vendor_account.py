@@ -1,10 +1,12 @@
-"""Calls about a vendor account itself: who the user is at the vendor, and revoking our access."""
+"""Calls about a vendor account itself: who the user is at the vendor (and was at the vendor it succeeds), and
+revoking our access."""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -33,10 +35,20 @@ class _NoTokenInUrl(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_NoTokenInUrl())
 
 
-def fetch_vendor_user_id(
+@dataclass(frozen=True)
+class Identity:
+    """Who the user is at the vendor (``profile_path``): its id, and the id the same person had at the vendor this
+    one succeeds (None when the answer names none)."""
+
+    user_id: str
+    legacy_user_id: str | None = None
+
+
+def fetch_identity(
     spec: VendorSpec, settings: VendorSettings, access_token: str, session: requests.Session, timeout: float
-) -> str | None:
-    """The vendor's id of the user, from the profile endpoint (for a vendor whose token response has none)."""
+) -> Identity | None:
+    """The user's identity from the profile endpoint (None: the vendor has none); read through the spec's
+    ``profile_user_id`` and ``legacy_user_id``. Raises ``VendorError`` when the answer cannot be had."""
     if not spec.profile_path:
         return None
     try:
@@ -51,12 +63,21 @@ def fetch_vendor_user_id(
         raise spec.classify(response.status_code, None)
     try:
         body = response.json()
-        user_id = spec.profile_user_id(body) if isinstance(body, dict) else None
     except ValueError:
-        user_id = None
+        body = None
+    user_id = spec.profile_user_id(body) if isinstance(body, dict) else None
     if user_id in (None, ""):
         raise VendorError(spec.name, FailureKind.TRANSIENT, "profile_without_user_id", 200)
-    return str(user_id)
+    legacy = spec.legacy_user_id(body) if isinstance(body, dict) else None
+    return Identity(str(user_id), legacy or None)
+
+
+def fetch_vendor_user_id(
+    spec: VendorSpec, settings: VendorSettings, access_token: str, session: requests.Session, timeout: float
+) -> str | None:
+    """The vendor's id of the user, from the profile endpoint (for a vendor whose token response has none)."""
+    identity = fetch_identity(spec, settings, access_token, session, timeout)
+    return None if identity is None else identity.user_id
 
 
 def revoke(
