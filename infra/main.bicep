@@ -63,6 +63,13 @@ param fitbitClientId string = ''
 @description('OAuth client secret of the Fitbit app; stored in Key Vault as fitbit-client-secret and referenced from FITBIT_CLIENT_SECRET. Empty: no secret is created.')
 param fitbitClientSecret string = ''
 
+@description('GOOGLE_HEALTH_CLIENT_ID: OAuth client id of the Google Health web client (empty: Google Health disabled).')
+param googleHealthClientId string = ''
+
+@secure()
+@description('OAuth client secret of the Google Health web client; stored in Key Vault as google-health-client-secret and referenced from GOOGLE_HEALTH_CLIENT_SECRET. Empty: no secret is created.')
+param googleHealthClientSecret string = ''
+
 @description('CODOON_CLIENT_ID: OAuth client id of the Codoon app (empty: Codoon disabled).')
 param codoonClientId string = ''
 
@@ -113,6 +120,7 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var clientSecretNames = {
   WHOOP: empty(whoopClientSecret) ? '' : 'whoop-client-secret'
   FITBIT: empty(fitbitClientSecret) ? '' : 'fitbit-client-secret'
+  GOOGLE_HEALTH: empty(googleHealthClientSecret) ? '' : 'google-health-client-secret'
   CODOON: empty(codoonClientSecret) ? '' : 'codoon-client-secret'
   WITHINGS: empty(withingsClientSecret) ? '' : 'withings-client-secret'
   OURA: empty(ouraClientSecret) ? '' : 'oura-client-secret'
@@ -169,6 +177,7 @@ module keyVault 'app/keyvault.bicep' = {
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
     whoopClientSecret: whoopClientSecret
     fitbitClientSecret: fitbitClientSecret
+    googleHealthClientSecret: googleHealthClientSecret
     codoonClientSecret: codoonClientSecret
     withingsClientSecret: withingsClientSecret
     ouraClientSecret: ouraClientSecret
@@ -208,6 +217,7 @@ module api 'app/api.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     whoopClientId: whoopClientId
     fitbitClientId: fitbitClientId
+    googleHealthClientId: googleHealthClientId
     codoonClientId: codoonClientId
     withingsClientId: withingsClientId
     ouraClientId: ouraClientId

@@ -94,6 +94,10 @@ class GrantRules(Protocol):
     def replay_window(self) -> float | None:
         """Seconds in which a spent refresh token, presented again unchanged, gets the same pair back."""
 
+    @property
+    def rotates_refresh_token(self) -> bool:
+        """False: a refresh keeps the refresh token (Google); True: each refresh spends it for a new one."""
+
     def issues_refresh_token(self, scope: tuple[str, ...]) -> bool: ...
 
     def user_id(self, user: str) -> str: ...
@@ -230,8 +234,8 @@ class OAuthStore:
     # -- refresh -------------------------------------------------------------------------------------------
 
     def refresh(self, vendor: str, refresh_token: str, scope: tuple[str, ...] = ()) -> RefreshOutcome:
-        """refresh_token grant: rotate the pair; a spent token kills the grant unless it is an identical replay
-        within the vendor's window. ``scope``
+        """refresh_token grant: rotate the pair (a vendor that does not rotate: a new access token only); a spent
+        token kills the grant unless it is an identical replay within the vendor's window. ``scope``
         (RFC 6749 §6): empty means the whole grant; else a subset of it, which the new access token gets."""
         with self._lock:
             record = self._refresh.get(refresh_token)
@@ -242,6 +246,9 @@ class OAuthStore:
             outside = [name for name in scope if name not in record.grant.scope]
             if outside:
                 raise OAuthError("invalid_scope", f"Scope not granted: {' '.join(outside)[:80]}.")
+            if not self._rules[vendor].rotates_refresh_token:
+                self._refreshes[(vendor, record.grant.user)] += 1
+                return RefreshOutcome(self._issue(record.grant, scope, with_refresh=False), replayed=False)
             if record.successor is None:
                 return RefreshOutcome(self._rotate(record, scope), replayed=False)
             if self._is_identical_replay(record):
@@ -306,14 +313,14 @@ class OAuthStore:
         self._grants[(vendor, user)] = grant
         return grant
 
-    def _issue(self, grant: _Grant, scope: tuple[str, ...] = ()) -> TokenIssue:
+    def _issue(self, grant: _Grant, scope: tuple[str, ...] = (), with_refresh: bool = True) -> TokenIssue:
         vendor = self._rules[grant.vendor]
         ttl = self._access_ttl[grant.vendor]
         access = self._new_secret()
         access_scope = tuple(dict.fromkeys(scope)) or grant.scope
         self._access[access] = _AccessToken(grant, self._clock() + ttl, access_scope)
         refresh: str | None = None
-        if vendor.issues_refresh_token(grant.scope):
+        if with_refresh and vendor.issues_refresh_token(grant.scope):
             refresh = self._new_secret()
             self._refresh[refresh] = _RefreshToken(grant)
         vendor_user_id = vendor.user_id(grant.user)

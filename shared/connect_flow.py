@@ -187,8 +187,9 @@ class ConnectFlow:
             "client_id": self.settings.vendor(vendor).client_id,
             "response_type": "code",
             "redirect_uri": pending.redirect_uri,
-            "scope": spec.scope_separator.join(spec.default_scopes),
+            "scope": spec.scope_separator.join(spec.authorize_scopes(self.settings.vendor(vendor).extra)),
             "state": pending.state,
+            **spec.authorize_extra,
         }
         if pending.code_verifier:
             params.update(code_challenge=pkce_challenge(pending.code_verifier), code_challenge_method="S256")

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import requests
@@ -24,7 +25,7 @@ import requests
 from shared.locks import ConnectionLocks, HeldLease
 from shared.naming import log_id
 from shared.oauth_client import TokenEndpoint
-from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso
+from shared.registry import USABLE, Connection, ConnectionRegistry, Status, now_iso, parse_iso
 from shared.retirement import retired_reason
 from shared.settings import Settings
 from shared.telemetry import count_reauth_required, count_refresh_failure, operation
@@ -371,6 +372,9 @@ class TokenService:
             )
         else:
             detail = f"{vendor} rejected the stored grant ({error.code}); the user must reconnect"
+            known = spec_for(vendor).grant_rejected_reason(parse_iso(connection.connected_at), datetime.now(UTC))
+            if known:
+                detail = f"{vendor} rejected the stored grant ({error.code}): {known}"
         return self._mark_reauth(connection, detail)
 
     def _mark_reauth(self, connection: Connection, detail: str) -> RefreshResult:

@@ -246,13 +246,19 @@ def test_azure_specific_settings() -> None:
     assert "publicBaseUrl" in settings["PUBLIC_BASE_URL"]
 
 
+def bicep_name(vendor: str) -> str:
+    """A vendor's name in Bicep identifiers: camel case ("google_health" -> "googleHealth")."""
+    first, *rest = vendor.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
 def test_client_ids_are_parameters_and_secrets_are_key_vault_references() -> None:
     settings = app_settings()
     main_params = params_of(INFRA / "main.bicep")
     for vendor in VENDOR_NAMES:
         prefix = vendor.upper()
-        assert settings[f"{prefix}_CLIENT_ID"] == f"{vendor}ClientId"
-        assert f"{vendor}ClientId" in main_params
+        assert settings[f"{prefix}_CLIENT_ID"] == f"{bicep_name(vendor)}ClientId"
+        assert f"{bicep_name(vendor)}ClientId" in main_params
         secret = settings[f"{prefix}_CLIENT_SECRET"]
         assert f"'@Microsoft.KeyVault(SecretUri=${{keyVaultUri}}secrets/${{clientSecretNames.{prefix}}})'" in secret
     block = variable_block(INFRA / "app" / "api.bicep", "appSettings")
@@ -432,14 +438,15 @@ def test_key_vault_rbac_soft_delete_purge_protection() -> None:
 
 def test_client_secrets_are_created_only_when_given() -> None:
     secrets = {r.symbol: r for r in resources("Microsoft.KeyVault/vaults/secrets")}
-    assert set(secrets) == {f"{v}Secret" for v in VENDOR_NAMES}
+    assert set(secrets) == {f"{bicep_name(v)}Secret" for v in VENDOR_NAMES}
     keyvault = (INFRA / "app" / "keyvault.bicep").read_text()
     names = variable_block(INFRA / "main.bicep", "clientSecretNames")  # what the app settings reference
-    for vendor in VENDOR_NAMES:
-        assert f"{vendor.upper()}: empty({vendor}ClientSecret) ? '' : '{vendor}-client-secret'" in names
+    for name in VENDOR_NAMES:
+        vendor, secret_name = bicep_name(name), name.replace("_", "-")  # Key Vault names: 0-9a-zA-Z- only
+        assert f"{name.upper()}: empty({vendor}ClientSecret) ? '' : '{secret_name}-client-secret'" in names
         secret = secrets[f"{vendor}Secret"]
         assert f"if (!empty({vendor}ClientSecret))" in secret.header
-        assert secret.prop("name") == [f"'{vendor}-client-secret'"]
+        assert secret.prop("name") == [f"'{secret_name}-client-secret'"]
         assert secret.prop("value") == [f"{vendor}ClientSecret"]
         assert secret.prop("contentType"), "contentType set"
         assert secret.prop("exp"), "expiry set"

@@ -90,7 +90,7 @@ INVALID_CLIENT = {"fitbit": "invalid_client", "whoop": "invalid_client", "codoon
 def test_settings_point_the_app_at_the_sandbox(sb: Sandbox) -> None:
     base = sb.base_url
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base)
-    settings = sb.settings_env()
+    settings = {k: v for k, v in sb.settings_env().items() if k.startswith(("WHOOP_", "FITBIT_", "CODOON_"))}
     assert settings == {
         "WHOOP_CLIENT_ID": "whoop-client",
         "WHOOP_CLIENT_SECRET": sb.clients["whoop"][1],
@@ -110,7 +110,7 @@ def test_settings_point_the_app_at_the_sandbox(sb: Sandbox) -> None:
         "CODOON_API_BASE_URL": f"{base}/codoon/api",
     }
     secrets = [secret for _, secret in sb.clients.values()]
-    assert len(set(secrets)) == 3 and all(len(s) > 40 for s in secrets)
+    assert len(set(secrets)) == len(secrets) and all(len(s) > 40 for s in secrets)
     assert secrets[0] not in {secret for _, secret in Sandbox().clients.values()}
 
 
@@ -398,7 +398,7 @@ def test_inject_validates_its_arguments(sb: Sandbox) -> None:
     with pytest.raises(ValueError, match="endpoint"):
         sb.inject("codoon", "error_500", endpoint="revoke")
     with pytest.raises(ValueError, match="vendor"):
-        sb.inject("oura", "error_500")
+        sb.inject("no-such-vendor", "error_500")
 
 
 def test_latency_is_per_vendor(sb: Sandbox) -> None:
@@ -578,7 +578,7 @@ def test_python_dash_m_sandbox_prints_the_settings() -> None:
     try:
         assert process.stdout is not None
         base = process.stdout.readline().strip()
-        lines = [process.stdout.readline().strip() for _ in range(16)]
+        lines = list(iter(lambda: process.stdout.readline().strip(), "Serving; press Ctrl-C to stop."))[:200]
         settings = dict(line.split("=", 1) for line in lines if "=" in line)
         assert settings["WHOOP_TOKEN_URL"] == f"{base}/whoop/oauth/oauth2/token"
         assert requests.post(settings["CODOON_TOKEN_URL"], timeout=5).status_code == 401

@@ -60,6 +60,9 @@ param whoopClientId string = ''
 @description('FITBIT_CLIENT_ID.')
 param fitbitClientId string = ''
 
+@description('GOOGLE_HEALTH_CLIENT_ID.')
+param googleHealthClientId string = ''
+
 @description('CODOON_CLIENT_ID.')
 param codoonClientId string = ''
 
@@ -231,6 +234,17 @@ var appSettings = {
   FITBIT_REVOKE_URL: 'https://api.fitbit.com/oauth2/revoke'
   FITBIT_API_BASE_URL: 'https://api.fitbit.com'
   FITBIT_RATE_LIMITS: '150/3600'
+
+  GOOGLE_HEALTH_CLIENT_ID: googleHealthClientId
+  GOOGLE_HEALTH_CLIENT_SECRET: empty(clientSecretNames.GOOGLE_HEALTH) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${clientSecretNames.GOOGLE_HEALTH})'
+  GOOGLE_HEALTH_AUTH_URL: 'https://accounts.google.com/o/oauth2/v2/auth'
+  GOOGLE_HEALTH_TOKEN_URL: 'https://oauth2.googleapis.com/token'
+  GOOGLE_HEALTH_REVOKE_URL: 'https://oauth2.googleapis.com/revoke'
+  GOOGLE_HEALTH_API_BASE_URL: 'https://health.googleapis.com'
+  GOOGLE_HEALTH_RATE_LIMITS: '300/60'
+  GOOGLE_HEALTH_SCOPES: '' // empty: the default googlehealth.*.readonly scopes (docs/google-health.md)
+  GOOGLE_HEALTH_SUBSCRIBER_SECRET: '' // set with appSettingOverrides (or a Key Vault reference) before creating the subscriber
+  GOOGLE_HEALTH_NOTIFY_PUBLIC_KEY: '' // Google Health API's public key (PEM), set with appSettingOverrides
 
   CODOON_CLIENT_ID: codoonClientId
   CODOON_CLIENT_SECRET: empty(clientSecretNames.CODOON) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${clientSecretNames.CODOON})'

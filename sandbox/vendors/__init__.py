@@ -64,6 +64,7 @@ class Vendor:
     replay_window: float | None = None
     supports_pkce: bool = False
     min_state_length: int = 0
+    rotates_refresh_token: bool = True  # False: a refresh answers a new access token and the refresh token lives on
 
     @property
     def prefix(self) -> str:

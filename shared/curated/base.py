@@ -59,6 +59,8 @@ UNITS: frozenset[str] = frozenset(
         "mmHg",  # blood pressure
         "m/s",  # pulse wave velocity
         "mL/kg/min",  # VO2 max
+        "mm",  # distances in millimetres
+        "g",  # weights in grams
     }
 )
 """Every unit a curated mapping may emit: the one list analysts can rely on (a mapping that needs another adds it

@@ -11,6 +11,7 @@ import base64
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import quote_plus
@@ -102,6 +103,19 @@ class VendorSpec:
     # first present one counts): read after every data call, and the reset one also when a token request is refused
     rate_limit_remaining_headers: tuple[str, ...] = ("X-RateLimit-Remaining",)
     rate_limit_reset_headers: tuple[str, ...] = ("X-RateLimit-Reset",)
+    # further parameters of the authorize request (e.g. a vendor that gives a refresh token only when asked)
+    authorize_extra: Mapping[str, str] = field(default_factory=dict)
+
+    # -- the consent ------------------------------------------------------------------------------
+    def authorize_scopes(self, extra: Mapping[str, str]) -> tuple[str, ...]:
+        """The scopes the authorize request asks for; ``extra``: the vendor's own settings (a vendor whose
+        operator chooses the scopes reads them there)."""
+        return self.default_scopes
+
+    def grant_rejected_reason(self, connected_at: datetime | None, now: datetime) -> str | None:
+        """Why the vendor may have rejected a grant consented at ``connected_at``, when something the vendor
+        documents explains it (shown as the connection's last error); None: the generic reason."""
+        return None
 
     # -- requests ---------------------------------------------------------------------------------
     def token_request(
