@@ -177,6 +177,18 @@ def cleanup(timer: func.TimerRequest) -> None:
     run_cleanup(get_context())
 
 
+@app.timer_trigger(schedule="%SUBSCRIPTIONS_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+def maintain_subscriptions(timer: func.TimerRequest) -> None:
+    """Every 12 hours: the vendors' webhook subscriptions the app keeps itself exist and none lapses (missing ones
+    created, those near their expiry renewed); a subscription that failed fails the run."""
+    from shared.app_context import get_context
+    from shared.subscriptions import problems
+
+    failed = problems(get_context().subscriptions.ensure())
+    if failed:
+        raise RuntimeError(f"{len(failed)} webhook subscription(s) failed: {'; '.join(failed)[:500]}")
+
+
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Anonymous: whether storage and the vault answer (nothing secret)."""

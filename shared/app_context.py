@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shared.pull.service import PullService
     from shared.pull.sink import RecordSink
     from shared.registry import ConnectionRegistry
+    from shared.subscriptions import SubscriptionKeeper
     from shared.sweeps import Sweeps
     from shared.token_service import TokenService
     from shared.vault import TokenVault
@@ -205,6 +206,12 @@ class AppContext:
             self.pull_state,
             self.storage.queue,
         )
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionKeeper:
+        from shared.subscriptions import SubscriptionKeeper
+
+        return SubscriptionKeeper(self.settings, self.http)
 
     def rotate_queue(self) -> QueueClient:
         return self.storage.queue(ROTATE_QUEUE)

@@ -16,6 +16,7 @@ from shared.app_context import AppContext
 from shared.cli_args import vendor_name
 from shared.cli_moves import json_moves, print_moves
 from shared.cli_pull import add_commands as add_pull_commands
+from shared.cli_subscriptions import add_commands as add_subscription_commands
 from shared.cli_table import format_table
 from shared.connect_flow import FlowError, link_expiry_iso
 from shared.notify.poison import add_commands as add_poison_commands
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--user", required=True)
     add_pull_commands(sub)
     add_poison_commands(sub)
+    add_subscription_commands(sub)
     return parser
 
 

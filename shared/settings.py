@@ -166,6 +166,12 @@ SETTINGS: tuple[Setting, ...] = (
         "NCRONTAB schedule of the reconciliation: connections whose notifications went quiet get a pull (UTC).",
     ),
     Setting(
+        "SUBSCRIPTIONS_SCHEDULE",
+        "0 45 */12 * * *",
+        "NCRONTAB schedule of the upkeep of the vendors' webhook subscriptions: missing ones created, those near their "
+        "expiry renewed (UTC; every 12 hours).",
+    ),
+    Setting(
         "CLEANUP_SCHEDULE",
         "0 15 * * * *",
         "NCRONTAB schedule of the clean-up of expired OAuth state and old notification dedup rows (UTC; hourly).",
@@ -220,6 +226,7 @@ class Settings:
     pull_schedule: str = "0 5 * * * *"
     reconcile_schedule: str = "0 30 */2 * * *"
     cleanup_schedule: str = "0 15 * * * *"
+    subscriptions_schedule: str = "0 45 */12 * * *"
     pull_initial_days: int = 30
     pull_lookback_days: int = 3
     pull_run_seconds: float = 420.0
@@ -379,6 +386,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pull_schedule=reader.schedule("PULL_SCHEDULE"),
         reconcile_schedule=reader.schedule("RECONCILE_SCHEDULE"),
         cleanup_schedule=reader.schedule("CLEANUP_SCHEDULE"),
+        subscriptions_schedule=reader.schedule("SUBSCRIPTIONS_SCHEDULE"),
         pull_initial_days=reader.integer("PULL_INITIAL_DAYS", 1, 3650),
         pull_lookback_days=reader.integer("PULL_LOOKBACK_DAYS", 0, 90),
         pull_run_seconds=float(reader.integer("PULL_RUN_SECONDS", 30, 3600)),

@@ -217,6 +217,7 @@ var appSettings = {
   RATE_LIMIT_MARGIN_SECONDS: '2'
   RECONCILE_SCHEDULE: '0 30 */2 * * *'
   CLEANUP_SCHEDULE: '0 15 * * * *'
+  SUBSCRIPTIONS_SCHEDULE: '0 45 */12 * * *'
   FITBIT_SUBSCRIBER_VERIFY_CODE: '' // set with appSettingOverrides once the Fitbit subscriber exists
 
   // Client secrets: Key Vault references (resolved by the platform with keyVaultReferenceIdentity), '' if not stored.

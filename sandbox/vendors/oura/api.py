@@ -2,7 +2,7 @@
 
 Documents ``GET /v2/usercollection/<type>`` take ``start_date`` and ``end_date`` (a date or a date-time: its date
 counts; both included; defaults: end today, start the day before end) and ``next_token``, and answer
-``{"data": [...], "next_token": str | null}`` oldest day first, ``PAGE_SIZE`` documents a page (quirk
+``{"data": [...], "next_token": str | null}`` oldest day first (a day's by id), ``PAGE_SIZE`` documents a page (quirk
 ``page_size``). ``next_token`` is an opaque cursor (base64url of the last day's ordinal and id). Single documents:
 ``/v2/usercollection/<type>/{document_id}`` (404 ``{"detail"}`` when unknown). Heart rate ``/heartrate`` takes
 ``start_datetime``/``end_datetime`` (ISO date-times; start included, end excluded) and pages its rows the same way
@@ -135,7 +135,7 @@ class OuraApi:
 
             def found() -> Iterator[Record]:
                 for day in days_ascending(max(start, snap.member_since), min(end, today)):
-                    for record in OURA_DATA.day_records(kind, snap, day):
+                    for record in sorted(OURA_DATA.day_records(kind, snap, day), key=lambda r: str(r.record_id)):
                         key = (day.toordinal(), str(record.record_id))
                         if after is None or key > after:
                             yield record
