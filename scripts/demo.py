@@ -1,7 +1,7 @@
 """``make demo``: the main job end to end on embedded defaults, all on this machine.
 
 Starts Azurite (the real Azure Storage emulator) and the sandbox vendors, then, through the app's own
-function handlers as the Functions host would call them: connects a demo user to WHOOP, Fitbit and Codoon
+function handlers as the Functions host would call them: connects a demo user to WHOOP, Fitbit, Codoon and Oura
 (connect link -> our start route -> vendor consent -> callback -> the product confirms), runs the six-hourly
 rotation (timer -> queue -> worker), refreshes an expired access token on demand, runs the hourly pull
 (timer -> queue -> worker), lands a Codoon route from its gps_sports notification (HTTP -> queue -> worker)
@@ -22,7 +22,7 @@ from sandbox import Sandbox
 from sandbox.azurite import Azurite
 from sandbox.function_host import Browser, confirm, confirm_code, http, invoke
 
-VENDORS = ("whoop", "fitbit", "codoon")
+VENDORS = ("whoop", "fitbit", "codoon", "oura")
 USER = "demo-user"
 
 
@@ -164,6 +164,31 @@ def codoon_route(sandbox: Sandbox) -> None:
     landed_table("codoon")
 
 
+def oura_webhooks(sandbox: Sandbox) -> None:
+    from datetime import date, timedelta
+
+    from azure.functions.timer import TimerRequest
+
+    from sandbox.vendors.oura.notify import challenge_request, notification
+    from sandbox.vendors.oura.webhooks import store_of
+    from shared.notify import NOTIFY_QUEUE
+
+    challenge = challenge_request(os.environ["OURA_VERIFICATION_TOKEN"], "demo-challenge")
+    echoed = http("notify", "GET", "notify/oura", route={"vendor": "oura"}, params=dict(challenge.params))
+    invoke("maintain_subscriptions", TimerRequest(past_due=False))
+    kept = store_of(sandbox).kept.values()
+    print(
+        f"  GET /api/notify/oura?verification_token=&challenge=: {echoed.status_code} {echoed.get_body().decode()}; "
+        f"timer maintain_subscriptions: {len(kept)} subscriptions at Oura, the first expiring "
+        f"{min(k.expiration_time for k in kept):%Y-%m-%d}"
+    )
+    day = date.today() - timedelta(days=1)
+    notice = notification(sandbox, USER, "sleep", None, day, client_secret=sandbox.clients["oura"][1])
+    answer = http("notify", "POST", "notify/oura", route={"vendor": "oura"}, raw=notice.body, headers=notice.headers)
+    worked = drain_and_work(NOTIFY_QUEUE, "notify_worker")
+    print(f"  POST /api/notify/oura (sleep of {day}, signed): {answer.status_code}; {len(worked)} message worked")
+
+
 def backfill() -> None:
     from datetime import date, timedelta
 
@@ -195,6 +220,7 @@ def main() -> int:
                 "ROTATE_MIN_AGE_MINUTES": "0",  # the demo's pairs are seconds old; rotate them anyway
                 "PULL_SPREAD_MINUTES": "0",  # the demo pulls at once, not spread over the hour
                 "POST_CONNECT_REDIRECT_URL": "https://product.example/connected",  # the product's page
+                "OURA_VERIFICATION_TOKEN": "demo-oura-verification-token",  # answers Oura's challenge
                 **sandbox.settings_env(),
             }
         )
@@ -209,6 +235,8 @@ def main() -> int:
         pull()
         step("A Codoon route from its notification (POST /api/notify/codoon -> queue notify-jobs -> notify_worker)")
         codoon_route(sandbox)
+        step("Oura: the subscription challenge, the subscriptions timer, a signed notification")
+        oura_webhooks(sandbox)
         step("Backfill a year of WHOOP before that (POST /api/backfill -> queue backfill-jobs -> backfill_worker)")
         backfill()
         step("Status (python -m shared status)")
