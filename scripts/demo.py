@@ -2,9 +2,13 @@
 
 Starts Azurite (the real Azure Storage emulator) and the sandbox vendors, then, through the app's own
 function handlers as the Functions host would call them: connects a demo user to WHOOP, Fitbit, Codoon and Oura
-(connect link -> our start route -> vendor consent -> callback -> the product confirms), runs the six-hourly
-rotation (timer -> queue -> worker), refreshes an expired access token on demand, runs the hourly pull
-(timer -> queue -> worker), lands a Codoon route from its gps_sports notification (HTTP -> queue -> worker)
+(connect link -> our start route -> vendor consent -> callback -> the product confirms), lands two weeks of the
+user's Fitbit history as it stood before Google turned the Fitbit API off, runs the six-hourly rotation (timer ->
+queue -> worker), refreshes an expired access token on demand, turns the Fitbit twin off (every call answers 410,
+as since 2026-11-02: the connection becomes vendor_retired and the status lists it with a Google Health connect
+link), connects Google Health through that link (the Fitbit connection moves over: marked moved, its secret
+disabled, Google Health's history starting the day after Fitbit's), runs the hourly pull (timer -> queue -> worker),
+shows the one continuous history, lands a Codoon route from its gps_sports notification (HTTP -> queue -> worker)
 and a year's WHOOP backfill (HTTP -> queue -> worker), prints per vendor and type the records, curated blobs
 and dates that landed, and prints the status table. Tokens live in a local secret
 store in a temporary folder; nothing is printed but health.
@@ -24,6 +28,7 @@ from sandbox.function_host import Browser, confirm, confirm_code, http, invoke
 
 VENDORS = ("whoop", "fitbit", "codoon", "oura")
 USER = "demo-user"
+FITBIT_STOPPED_DAYS_AGO = 7  # the demo user's Fitbit history ends a week ago: Google Health carries on from there
 
 
 def step(text: str) -> None:
@@ -45,6 +50,94 @@ def connect(vendor: str) -> None:
         f"product confirmed: {confirmed.status_code if confirmed else '-'}; "
         f"status {health['status']}, vendor user id {health['vendor_user_id']}, {len(health['scopes'])} scopes"
     )
+
+
+def fitbit_history(sandbox: Sandbox) -> None:
+    """Two weeks of Fitbit days up to a week ago, pulled as the live pull did before the turn-off (the twins'
+    clock stands at the end of that day meanwhile)."""
+    from datetime import UTC, datetime, timedelta
+
+    from shared.app_context import get_context
+    from shared.pull.jobs import PullJob
+    from shared.vendors.registry import vendor_for
+
+    ctx = get_context()
+    stop = datetime.now(UTC).date() - timedelta(days=FITBIT_STOPPED_DAYS_AGO)
+    zone = sandbox.timezone_offset("fitbit", USER)  # like "-05:00": the user's end of that day, in UTC
+    offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])) * (-1 if zone[0] == "-" else 1)
+    sandbox.set_data_now(datetime.combine(stop, datetime.min.time(), UTC) + timedelta(hours=23, minutes=59) - offset)
+    landed = 0
+    for name in vendor_for("fitbit").data.data_types:
+        landed += ctx.puller.run(PullJob("fitbit", USER, name, stop - timedelta(days=13), stop)).landed
+    sandbox.set_data_now(datetime.now(UTC))  # back to today
+    print(f"  fitbit: {landed} records landed for {stop - timedelta(days=13)} .. {stop}")
+
+
+def fitbit_turned_off(sandbox: Sandbox) -> str:
+    """Google's turn-off: the rotation meets 410; the status lists the connection with a Google Health link."""
+    import contextlib
+    import io
+
+    from sandbox.vendors.fitbit import retire
+    from shared.app_context import get_context
+    from shared.cli_moves import print_moves
+
+    retire(sandbox)
+    ctx = get_context()
+    result = ctx.tokens.rotate("fitbit", USER, force=True)
+    connection = ctx.registry.get("fitbit", USER)
+    assert connection is not None
+    print(f"  the rotation of fitbit/{USER}: {result.outcome.value}; status {connection.status.value}:")
+    print(f"    {connection.last_error}")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):  # what `python -m shared status` prints below its table
+        print_moves(ctx, list(ctx.registry.list("fitbit")))
+    listing = out.getvalue()
+    print("  python -m shared status --vendor fitbit, below the connections:")
+    print("\n".join(f"    {line}" for line in listing.strip().splitlines()))
+    return next(word for word in listing.split() if "/api/connect/google_health/start" in word)
+
+
+def google_health_takes_over(sandbox: Sandbox, link: str) -> None:
+    """The user opens the link and consents at Google; the identity names their Fitbit id: the move."""
+    from sandbox.vendors.google_health import set_legacy_user_id
+    from shared.app_context import get_context
+
+    set_legacy_user_id(USER, sandbox.vendor_user_id("fitbit", USER))  # the same person at Google and at Fitbit
+    browser = Browser()
+    page = browser.callback("google_health", browser.consent(link, USER))
+    confirmed = confirm(confirm_code(page) or "", USER)
+    health = json.loads(confirmed.get_body())
+    moved = get_context().registry.get("fitbit", USER)
+    assert moved is not None
+    print(
+        f"  google_health: product confirmed {confirmed.status_code}; status {health['status']}, history from "
+        f"{health.get('history_from')} (moved from {health.get('moved_from')})"
+    )
+    print(
+        f"  fitbit/{USER}: {moved.status.value} to {moved.moved_to} at {moved.moved_at}; its data until "
+        f"{moved.data_until} stays where it landed; secret disabled: {get_context().vault.read('fitbit', USER) is None}"
+    )
+
+
+def continuous_history() -> None:
+    """Which days of the demo user's curated history came from which vendor."""
+    from datetime import date, timedelta
+
+    from shared.app_context import get_context
+    from shared.layout import CURATED_CONTAINER
+
+    container = get_context().storage.blobs.get_container_client(CURATED_CONTAINER)
+    days: dict[str, set[date]] = {"fitbit": set(), "google_health": set()}
+    for vendor, found in days.items():
+        for blob in container.list_blobs(name_starts_with=f"{vendor}/"):
+            found.add(date.fromisoformat(blob.name.split("/")[3].removeprefix("date=")))
+    both = days["fitbit"] & days["google_health"]
+    every = days["fitbit"] | days["google_health"]
+    span = {min(every) + timedelta(days=n) for n in range((max(every) - min(every)).days + 1)}
+    for vendor, found in days.items():
+        print(f"  {vendor:13} curated days {min(found)} .. {max(found)} ({len(found)} days)")
+    print(f"  days from both: {len(both)}; days missing between {min(every)} and {max(every)}: {len(span - every)}")
 
 
 def rotate() -> None:
@@ -119,12 +212,12 @@ def landed_table(only: str | None = None) -> None:
     for blob in blobs.get_container_client(CURATED_CONTAINER).list_blobs():
         vendor, data_type = blob.name.split("/")[:2]
         lines[(vendor, data_type)] += 1
-    print(f"  {'VENDOR':7} {'TYPE':11} {'RECORDS':>7} {'CURATED':>7}  DATES")
+    print(f"  {'VENDOR':13} {'TYPE':28} {'RECORDS':>7} {'CURATED':>7}  DATES")
     for (vendor, data_type), days in sorted(raw.items()):
         if only and vendor != only:
             continue
         print(
-            f"  {vendor:7} {data_type:11} {len(days):7} {lines[(vendor, data_type)]:7}  "
+            f"  {vendor:13} {data_type:28} {len(days):7} {lines[(vendor, data_type)]:7}  "
             f"{min(days)} .. {max(days)} ({len(set(days))} days)"
         )
 
@@ -227,12 +320,20 @@ def main() -> int:
         step("Connect a demo user to each vendor (connect -> start -> consent -> callback -> product confirms)")
         for vendor in VENDORS:
             connect(vendor)
+        step(f"Fitbit's last two weeks before it stopped, {FITBIT_STOPPED_DAYS_AGO} days ago (in-process pull)")
+        fitbit_history(sandbox)
         step("Rotate (timer rotate_tokens -> sweep-shards -> sweep_shard -> queue rotate-jobs -> rotate_connection)")
         rotate()
         step("Refresh on demand")
         refresh_on_demand(sandbox)
+        step("Google turns the Fitbit Web API off (2026-11-02): every Fitbit call answers 410")
+        link = fitbit_turned_off(sandbox)
+        step("The user connects Google Health through that link: the Fitbit connection moves over")
+        google_health_takes_over(sandbox, link)
         step("Pull (timer pull_data -> sweep-shards -> sweep_shard -> queue pull-jobs -> pull_worker): 30 days")
         pull()
+        step("One continuous curated history: Fitbit's days, then Google Health's")
+        continuous_history()
         step("A Codoon route from its notification (POST /api/notify/codoon -> queue notify-jobs -> notify_worker)")
         codoon_route(sandbox)
         step("Oura: the subscription challenge, the subscriptions timer, a signed notification")
