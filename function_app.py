@@ -42,6 +42,7 @@ def rotate_connection(msg: func.QueueMessage) -> None:
     with poison_counted(msg, ROTATE_QUEUE):
         vendor, user_id, force = rotation.parse_rotation_message(msg.get_body())
         rotation.rotate_one(get_context().tokens, vendor, user_id, force=force)
+        get_context().user_subscriptions.retry(vendor, user_id)  # a per-user subscription that failed
 
 
 @app.timer_trigger(schedule="%PULL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)

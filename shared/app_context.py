@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from shared.connect_flow import ConnectFlow
     from shared.locks import ConnectionLocks
     from shared.notify.intake import NotificationIntake
+    from shared.notify.user_subscriptions import UserSubscriptions
     from shared.notify.worker import NotificationWorker
     from shared.oauth_state import OAuthStateStore
     from shared.pending import PendingStore
@@ -113,7 +114,31 @@ class AppContext:
             self.http,
             self.pending,
             self.pull_state,
+            self.user_subscriptions,
         )
+
+    @cached_property
+    def user_subscriptions(self) -> UserSubscriptions:
+        import time
+
+        from shared.notify.user_subscriptions import UserSubscriptions
+        from shared.pull.model import Priority
+        from shared.pull.vendor_api import ConnectionApi
+
+        def api_for(vendor: str, user_id: str) -> ConnectionApi:
+            # on a request's path (the confirmation): short back-offs, a failure is retried at the next rotation
+            return ConnectionApi(
+                self.settings,
+                self.tokens,
+                self.budget,
+                self.http,
+                vendor,
+                user_id,
+                priority=Priority.LIVE,
+                sleep=lambda seconds: time.sleep(min(seconds, 0.5)),
+            )
+
+        return UserSubscriptions(self.settings, self.registry, api_for)
 
     @cached_property
     def budget(self) -> RateBudget:

@@ -24,6 +24,7 @@ from shared.layout import DATA_CONTAINERS, user_segment
 from shared.locks import ConnectionLocks, LockTimeout
 from shared.moves import MOVE_FAILURES, Moves, move_fields
 from shared.naming import InvalidUserId, log_id, validate_user_id
+from shared.notify.user_subscriptions import UserSubscriptions
 from shared.oauth_state import (
     BrowserBinding,
     OAuthStateStore,
@@ -130,6 +131,7 @@ class ConnectFlow:
         session: requests.Session,
         pending: PendingStore,
         pull_state: PullStateStore | None = None,
+        subscriptions: UserSubscriptions | None = None,
     ) -> None:
         self.settings = settings
         self.pull_state = pull_state  # for the freshness ``describe`` shows
@@ -141,6 +143,7 @@ class ConnectFlow:
         self.blobs = blobs
         self.session = session
         self.pending = pending
+        self.subscriptions = subscriptions  # per-user notification subscriptions, once a connection is final
         # moving a connection of a retired vendor onto its successor when the user connects that (shared.moves)
         self.moves = (
             Moves(settings, registry, vault, locks, pull_state, tokens, session) if pull_state is not None else None
@@ -274,6 +277,7 @@ class ConnectFlow:
                 )
                 return CallbackResult(vendor, None, confirm_code, kept.expires_at)
             connection, _ = self._store(vendor, state.user_id, pair, previous_owner)
+            self._subscribe(vendor, state.user_id)
             return CallbackResult(vendor, connection)
         except _AccountHeld:
             self._withdraw(vendor, pair)
@@ -306,6 +310,7 @@ class ConnectFlow:
                 op.outcome = "rejected" if failure.status < 500 else "failed"
                 raise
             op.outcome = "connected"
+        self._subscribe(found.vendor, user)
         return self.describe(found.vendor, user)
 
     def _confirm(self, found: PendingConnection, user: str) -> None:
@@ -345,6 +350,12 @@ class ConnectFlow:
                 f"storage is unavailable; the pending connection is kept until {_iso(found.expires_at)}: "
                 "confirm again in a minute",
             ) from None
+
+    def _subscribe(self, vendor: str, user_id: str) -> None:
+        """Subscribe the new connection's user to the vendor's notifications where the vendor wants it per user;
+        a failure is noted on the connection and retried later, never undoes the connection."""
+        if self.subscriptions is not None:
+            self.subscriptions.subscribe(vendor, user_id)
 
     def expire_pending(self) -> int:
         """Discard every pending connection that was not confirmed in time, revoking its grant. Returns how many
@@ -492,6 +503,8 @@ class ConnectFlow:
             "last_error": connection.last_error or None,
             "last_error_at": connection.last_error_at or None,
             "consecutive_failures": connection.consecutive_failures,
+            # per-user notification subscription ("subscribed <when>" or "failed <when>: <reason>")
+            "notify_subscription": connection.notify_subscription or None,
             # per granted type: age of the last successful pull, its freshness, whether the next run pulls it; and
             # the age of the last notification
             "freshness": freshness(self.settings, self.pull_state, connection) if self.pull_state else None,

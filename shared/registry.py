@@ -100,6 +100,9 @@ class Connection:
     history_from: str = ""
     legacy_user_id: str = ""
     move_state: str = ""
+    # per-user notification subscription (``shared.notify.user_subscriptions``): "subscribed <when>" or
+    # "failed <when>: <reason>"; "" when the vendor needs none
+    notify_subscription: str = ""
 
     @property
     def label(self) -> str:

@@ -270,6 +270,9 @@ class Notifications:
     # echo): called for every request before ``verify``; an answer is returned as it is, None goes on
     challenge: Callable[[ChallengeRequest], ChallengeAnswer | None] | None = None
     challenge_methods: frozenset[str] = frozenset()
+    # a vendor whose notifications are subscribed per user, with the user's token, once a connection is final:
+    # ``subscribe_user(api, callback_url)`` raises on failure (``shared.notify.user_subscriptions`` notes and retries)
+    subscribe_user: Callable[[VendorApi, str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.verify is None and self.unsigned is None:

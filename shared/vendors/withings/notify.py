@@ -143,4 +143,5 @@ NOTIFICATIONS = Notifications(
     work_limits=WORK_LIMITS,
     challenge=challenge,
     challenge_methods=frozenset({"GET"}),
+    subscribe_user=subscribe_user,
 )
