@@ -1,7 +1,8 @@
 """``make demo``: the main job end to end on embedded defaults, all on this machine.
 
 Starts Azurite (the real Azure Storage emulator) and the sandbox vendors, then, through the app's own
-function handlers as the Functions host would call them: connects a demo user to WHOOP, Fitbit, Codoon and Oura
+function handlers as the Functions host would call them: connects a demo user to WHOOP, Fitbit, Codoon, Oura and
+Withings
 (connect link -> our start route -> vendor consent -> callback -> the product confirms), lands two weeks of the
 user's Fitbit history as it stood before Google turned the Fitbit API off, runs the six-hourly rotation (timer ->
 queue -> worker), refreshes an expired access token on demand, turns the Fitbit twin off (every call answers 410,
@@ -26,7 +27,7 @@ from sandbox import Sandbox
 from sandbox.azurite import Azurite
 from sandbox.function_host import Browser, confirm, confirm_code, http, invoke
 
-VENDORS = ("whoop", "fitbit", "codoon", "oura")
+VENDORS = ("whoop", "fitbit", "codoon", "oura", "withings")
 USER = "demo-user"
 FITBIT_STOPPED_DAYS_AGO = 7  # the demo user's Fitbit history ends a week ago: Google Health carries on from there
 
@@ -282,6 +283,31 @@ def oura_webhooks(sandbox: Sandbox) -> None:
     print(f"  POST /api/notify/oura (sleep of {day}, signed): {answer.status_code}; {len(worked)} message worked")
 
 
+def withings_notifications(sandbox: Sandbox) -> None:
+    """Withings subscribes per user (done when the connection was confirmed) and signs nothing: a notification
+    names a user and a span, and the worker pulls that span with the user's own token."""
+    from datetime import date, timedelta
+
+    from sandbox.vendors.withings.api import subscriptions
+    from sandbox.vendors.withings.notify import notification
+    from shared.notify import NOTIFY_QUEUE
+
+    subscribed = sorted(appli for _, appli in subscriptions(USER))
+    probe = http("notify", "HEAD", "notify/withings", route={"vendor": "withings"})
+    print(
+        f"  subscriptions at Withings for the demo user: applis {subscribed}; "
+        f"HEAD /api/notify/withings: {probe.status_code}"
+    )
+    day = date.today() - timedelta(days=1)
+    notice = notification(sandbox, USER, "measure", None, day, client_secret="")
+    answer = http(
+        "notify", "POST", "notify/withings", route={"vendor": "withings"}, raw=notice.body, headers=notice.headers
+    )
+    worked = drain_and_work(NOTIFY_QUEUE, "notify_worker")
+    print(f"  POST /api/notify/withings (appli 1, {day}, unsigned): {answer.status_code}; {len(worked)} message worked")
+    landed_table("withings")
+
+
 def backfill() -> None:
     from datetime import date, timedelta
 
@@ -338,6 +364,8 @@ def main() -> int:
         codoon_route(sandbox)
         step("Oura: the subscription challenge, the subscriptions timer, a signed notification")
         oura_webhooks(sandbox)
+        step("Withings: per-user subscriptions made at the confirmation, an unsigned notification pulled and landed")
+        withings_notifications(sandbox)
         step("Backfill a year of WHOOP before that (POST /api/backfill -> queue backfill-jobs -> backfill_worker)")
         backfill()
         step("Status (python -m shared status)")
