@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 MOVED_COLUMNS = ("vendor", "user_id", "moved_to", "moved_at", "data_until")
 TO_MOVE_COLUMNS = ("vendor", "user_id", "status", "move_to", "connect_link", "link_valid_until")
+MAX_LINKS = 100  # connect links one status call makes (each is an OAuth state row, valid 15 minutes)
 
 
 def moved_rows(connections: Sequence[Connection]) -> list[dict[str, str]]:
@@ -28,17 +29,21 @@ def moved_rows(connections: Sequence[Connection]) -> list[dict[str, str]]:
 
 
 def to_move_rows(ctx: AppContext, connections: Sequence[Connection]) -> list[dict[str, str]]:
-    """One row per connection still to move, with a fresh connect link for its successor (or why there is none)."""
-    rows = []
+    """One row per connection still to move, with a fresh connect link for its successor (or why there is none).
+    Each link is a state row: past ``MAX_LINKS`` a row says to ask for one user's."""
+    rows: list[dict[str, str]] = []
     for connection in connections:
         successor = to_move(connection)
         if successor is None:
             continue
-        try:
-            link = ctx.connect.start(successor, connection.user_id)
-            url, until = link.url, link_expiry_iso(link)
-        except FlowError as refused:  # the successor is not enabled here (its client id is not set)
-            url, until = f"none: {refused.message} (set {successor.upper()}_CLIENT_ID)", ""
+        if len(rows) >= MAX_LINKS:
+            url, until = f"none here: python -m shared status --vendor {connection.vendor} --user <user>", ""
+        else:
+            try:
+                link = ctx.connect.start(successor, connection.user_id)
+                url, until = link.url, link_expiry_iso(link)
+            except FlowError as refused:  # the successor is not enabled here (its client id is not set)
+                url, until = f"none: {refused.message} (set {successor.upper()}_CLIENT_ID)", ""
         rows.append(
             {
                 "vendor": connection.vendor,

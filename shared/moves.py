@@ -204,9 +204,13 @@ class Moves:
         for name, parts in vendors().items():
             if not parts.succeeds or name not in self.settings.vendors:
                 continue
-            left = (MoveState.PENDING, MoveState.MOVING)
-            for connection in list(self.registry.list(name)):
-                if connection.status not in USABLE or connection.move_state not in left:
+            # filtered in the table service (the SDK finds @names between spaces): only the rows with a move left
+            left = self.registry.table.query_entities(
+                "PartitionKey eq @vendor and ( move_state eq @pending or move_state eq @moving )",
+                parameters={"vendor": name, "pending": MoveState.PENDING.value, "moving": MoveState.MOVING.value},
+            )
+            for connection in [Connection.from_entity(entity) for entity in left]:
+                if connection.status not in USABLE:
                     continue
                 try:
                     if self.finish(name, connection.user_id) == MoveState.DONE:

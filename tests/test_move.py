@@ -146,6 +146,11 @@ def test_a_fitbit_user_whose_api_answers_410_moves_to_google_health_and_keeps_on
     listed = next(line for line in to_move if line.startswith("fitbit ") and "vendor_retired  google_health" in line)
     link = next(word for word in listed.split() if word.startswith("http"))
     assert link.startswith("http://localhost:7071/api/connect/google_health/start?state=")
+    listed_json = json.loads(status_lines(["status", "--json", "--vendor", "fitbit"], capsys))
+    assert [(r["user_id"], r["status"], r["move_to"]) for r in listed_json] == [
+        (user, "vendor_retired", "google_health")
+    ]
+    assert listed_json[0]["connect_link"].startswith("http://localhost:7071/api/connect/google_health/start?state=")
 
     # 4. the same person connects Google Health through that link; the identity names their Fitbit id
     set_legacy_user_id(user, sandbox.vendor_user_id("fitbit", user))
