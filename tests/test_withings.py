@@ -1,7 +1,7 @@
 """Withings' quirks through the engines: the envelope's status drives the data engine as HTTP's would (an access
 token refused with ``{"status": 401}`` at HTTP 200 is renewed once and the call goes on), measure values are real
 numbers (``value * 10^unit``), a sleep's efficiency ratio is a percentage, and each envelope status family maps
-onto the status the engine acts on."""
+onto the status the engine acts on; a refresh whose answer was lost is survived (the grace period)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from sandbox import Sandbox
 from shared.app_context import AppContext
 from shared.pull.jobs import PullJob
 from shared.pull.puller import PullStatus
+from shared.registry import Status
+from shared.token_service import Outcome
 from shared.vendors.withings.curated import measure, sleep
 from shared.vendors.withings.oauth import SPEC
 from tests.vendors.kit import connect_user
@@ -64,3 +66,19 @@ def test_measures_are_real_values_in_their_units_and_sleep_efficiency_a_percenta
     }
     found = {m.indicator: (m.value, m.unit) for m in sleep(night)}
     assert found == {"sleep_efficiency": (87.0, "%"), "sleep_deep": (5400, "s")}
+
+
+def test_a_lost_refresh_answer_is_survived_thanks_to_withings_grace_period(ctx: AppContext, sandbox: Sandbox) -> None:
+    """Withings' old refresh token stays valid until the new access token is first used (or 8 hours): a refresh
+    whose answer never reached the vault is sent again with the stored token and the connection lives on, where
+    WHOOP's would need the user to consent again (tests/test_token_custody.py)."""
+    user = "withings-lost-answer"
+    connect_user("withings", user)
+    sandbox.inject("withings", "lost_response")  # the refresh takes effect at Withings, its answer is lost
+    result = ctx.tokens.rotate("withings", user, force=True)
+    assert result.outcome is Outcome.ROTATED, result.detail
+    assert sandbox.replay_count("withings", user) == 1  # the stored (old) token was honoured again
+    connection = ctx.registry.get("withings", user)
+    assert connection is not None and connection.status is Status.ACTIVE and not connection.refresh_started_at
+    stored = ctx.vault.read("withings", user)
+    assert stored is not None and sandbox.check_bearer("withings", f"Bearer {stored.pair.access_token}") == user
