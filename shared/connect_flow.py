@@ -161,11 +161,30 @@ class ConnectFlow:
             raise FlowError(400, str(error)) from None
 
     # -- the link -----------------------------------------------------------------------------------
+    def _within_user_cap(self, vendor: str, user: str) -> None:
+        """A vendor that lets an app connect only so many users until it approves the app (the package's
+        ``user_cap_setting``; 0 or empty: no cap): a link for one user more is refused, before anyone consents,
+        with a message that says why and what to do."""
+        key = vendor_for(vendor).user_cap_setting
+        raw = self.settings.vendor(vendor).extra.get(key, "") if key else ""
+        cap = int(raw) if raw.strip().isdigit() else 0
+        if cap <= 0:
+            return
+        held = {c.user_id for c in self.registry.list(vendor) if c.status is not Status.DISCONNECTED}
+        if len(held) >= cap and user not in held:
+            title = vendor_for(vendor).title
+            raise FlowError(
+                403,
+                f"{title} lets this app connect at most {cap} users until {title} approves it, and {len(held)} are "
+                f"connected: ask {title} to approve the app, then set {vendor.upper()}_{key} to 0.",
+            )
+
     def start(self, vendor: str, user_id: Any) -> ConnectLink:
         """A connect link for the user: our start route, which binds the state to the browser that opens it
         and sends that browser on to the vendor."""
         self._enabled(vendor)
         user = self._user(user_id)
+        self._within_user_cap(vendor, user)
         spec = spec_for(vendor)
         pending = self.states.issue(vendor, user, self.settings.redirect_uri(vendor), pkce=spec.supports_pkce)
         url = f"{self.settings.public_base_url}/api/connect/{vendor}/start?{urlencode({'state': pending.state})}"

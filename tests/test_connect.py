@@ -174,7 +174,7 @@ def test_a_whoop_profile_failure_stores_nothing(app_env: dict[str, str], ctx: Ap
 
 
 def test_unknown_vendor_and_bad_user_ids_are_refused(app_env: dict[str, str]) -> None:
-    response = call("connect", "POST", "connect/oura", route={"vendor": "oura"}, body={"user_id": "u"})
+    response = call("connect", "POST", "connect/polar", route={"vendor": "polar"}, body={"user_id": "u"})
     assert response.status_code == 404
     for bad in ({"user_id": ""}, {"user_id": "../etc"}, {"user_id": "x" * 200}, {"user_id": 7}, {}):
         response = call("connect", "POST", "connect/whoop", route={"vendor": "whoop"}, body=bad)

@@ -447,14 +447,14 @@ def test_curated_lines_keep_text_in_utf8() -> None:
 def test_no_measurements_give_empty_bytes() -> None:
     body = first("whoop", "cycle")
     assert curated_lines("whoop", "cycle", "u1", "2026-01-02", "1", RAW_BLOB, body)
-    assert curated_lines("oura", "cycle", "u1", "2026-01-02", "1", RAW_BLOB, body) == b""
+    assert curated_lines("polar", "cycle", "u1", "2026-01-02", "1", RAW_BLOB, body) == b""
     assert curated_lines("whoop", "cycle", "u1", "2026-01-02", "1", RAW_BLOB, {**body, "score_state": "PENDING"}) == b""
 
 
 @pytest.mark.parametrize(
     ("vendor", "kind", "content"),
     [
-        ("oura", "sleep", {"score_state": "SCORED", "score": {"hrv_rmssd_milli": 40}}),
+        ("polar", "sleep", {"score_state": "SCORED", "score": {"hrv_rmssd_milli": 40}}),
         ("whoop", "profile", {"user_id": 1, "email": "a@example.com", "first_name": "A", "last_name": "B"}),
         ("fitbit", "weight", {"weight": 80.0}),
         ("codoon", "cycle", {"steps": 10}),

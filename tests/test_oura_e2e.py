@@ -160,3 +160,23 @@ def test_the_timer_creates_the_subscriptions_and_renews_one_before_it_expires(
     assert listed.count(callback) == len(WANTED) and "staging.example" in listed
     assert cli_main(["subscriptions", "ensure"]) == 0
     assert f"oura: created 0, renewed 0, kept {len(WANTED)}, failed 0" in capsys.readouterr().out
+
+
+def test_a_connect_link_beyond_the_unapproved_apps_user_cap_is_refused_clearly(
+    oura_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OURA_MAX_USERS", "2")
+    app_context.reset_context()
+    connect_user("oura", "cap-1")
+    connect_user("oura", "cap-2")
+    refused = call("connect", "POST", "connect/oura", route={"vendor": "oura"}, body={"user_id": "cap-3"})
+    assert refused.status_code == 403
+    message = json.loads(refused.get_body())["error"]
+    assert "at most 2 users until Oura approves it" in message and "OURA_MAX_USERS" in message
+    again = call("connect", "POST", "connect/oura", route={"vendor": "oura"}, body={"user_id": "cap-1"})
+    assert again.status_code == 200  # a connected user may reconnect
+    monkeypatch.setenv("OURA_MAX_USERS", "0")  # approved
+    app_context.reset_context()
+    assert (
+        call("connect", "POST", "connect/oura", route={"vendor": "oura"}, body={"user_id": "cap-3"}).status_code == 200
+    )

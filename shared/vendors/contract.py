@@ -54,6 +54,8 @@ class Vendor:
     - ``subscriptions``: webhook subscriptions the app creates and renews itself through the vendor's API
       (``shared.notify.subscriptions_model.Subscriptions``; kept by ``shared.subscriptions`` on a timer); None
       for a vendor whose webhooks are registered once by hand, or that sends none.
+    - ``user_cap_setting``: the key of the package's own setting holding how many users the vendor lets an
+      unapproved app connect (0: no cap); a connect link for one user more is refused with a clear message.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Vendor:
     notified_types: frozenset[str] = frozenset()
     succeeds: str | None = None
     subscriptions: Subscriptions | None = None
+    user_cap_setting: str | None = None
 
     @property
     def prefix(self) -> str:

@@ -2,9 +2,16 @@
 (``notify``) and webhook subscriptions (``subscriptions``). Facts and sources: ``reference/vendors-next.md`` §2;
 shapes: ``reference/specs/oura-openapi-v2.yml``.
 
-An unapproved Oura app serves at most 10 users (spec ``info.description``, "Data Access"); Oura documents no
-answer for the 11th, so a refused consent or code exchange is shown as the vendor's refusal, and the README says
-to ask Oura for approval before the tenth user."""
+An unapproved Oura app serves at most 10 users (spec ``info.description``, "Data Access"). Oura documents no
+answer for the eleventh, so the app counts for itself: with ``OURA_MAX_USERS`` (default 10; 0 once approved) a
+connect link for one user more is refused with a 403 that says why and what to do, before anyone consents.
+
+Rate limits: two layers, per access token and per application, numbers unpublished. The per-token layer is the
+budget (``OURA_RATE_LIMITS``, per user, the community's 5000 per 5 minutes). The per-app layer has no number to
+pace against; a 429 from it (``X-RateLimit-Tier``) carries ``Retry-After``, which pauses the connection that met
+it, and the request is retried after it. Each other connection meets at most one such 429 per window before it
+pauses too, so one budget layer suffices while the app layer's number is unknown; an app-wide budget key would
+be needed only once Oura publishes one (and the unapproved app's 10 users bound the waste meanwhile)."""
 
 from shared.vendors.contract import Vendor, VendorSetting
 from shared.vendors.oura.curated import MAPPERS
@@ -31,7 +38,14 @@ VENDOR = Vendor(
     notifications=NOTIFICATIONS,
     notified_types=NOTIFIED_TYPES,
     subscriptions=SUBSCRIPTIONS,
+    user_cap_setting="MAX_USERS",
     settings=(
+        VendorSetting(
+            "MAX_USERS",
+            "10",
+            "Oura lets an app it has not approved serve at most 10 users: a connect link for one more is refused "
+            "(403, saying so). 0 once Oura approved the app.",
+        ),
         VendorSetting(
             "VERIFICATION_TOKEN",
             "",
