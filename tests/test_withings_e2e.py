@@ -1,7 +1,8 @@
 """Withings end to end, through the app's functions as the host calls them, against the Withings twin and Azurite: a
 user connects and is subscribed to Withings' notifications (one subscription per appli, to our notify URL), a year
 is backfilled over HTTP (chunk messages run by ``backfill_worker``), Withings' reachability check of the callback
-URL is answered, and an unsigned notification lands the record it names. A subscription that fails leaves the
+URL is answered, an unsigned notification lands the record it names, and a disconnect's signed revocation ends the
+subscriptions. A subscription that fails leaves the
 connection standing, says so in its health, and the next rotation subscribes it."""
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def test_withings_connect_subscribes_a_years_backfill_and_a_notification_lands_i
     assert 200 <= accepted.status_code < 300, accepted.get_body()
     assert work_queued() == 1
     assert landed("withings", data_type, user)[record_id] == day.isoformat()
+
+    # a disconnect revokes the grant with a signed request, which ends the user's subscriptions at Withings
+    gone = call("connection", "DELETE", f"connections/withings/{user}", route={"vendor": "withings", "user_id": user})
+    assert gone.status_code == 200 and json.loads(gone.get_body())["revoked_at_vendor"] is True
+    assert sandbox.grant_status("withings", user) == "revoked" and subscriptions(user) == set()
 
 
 def test_a_failed_subscription_keeps_the_connection_and_the_next_rotation_subscribes_it(

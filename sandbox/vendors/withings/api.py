@@ -11,8 +11,9 @@ limit; 503 invalid params; 2554 an action that does not exist).
   ``data_fields``; ``offset``): ``{series, more (bool), offset}``.
 - ``/v2/heart`` ``list`` (``startdate``/``enddate``; ``offset``): ``{series, more (bool), offset}``.
 - ``/notify`` ``subscribe`` / ``list`` / ``get`` / ``revoke`` with the user's token (``callbackurl``, ``appli``):
-  the twin keeps each user's subscriptions (``subscriptions``). Withings checks a callback URL with a ``HEAD``
-  before subscribing it; the twin checks only its shape (HTTP(S), at most 255 characters).
+  the twin keeps each user's subscriptions (``subscriptions``; the grant's revocation ends them). Withings checks
+  a callback URL with a ``HEAD`` before subscribing it; the twin checks only its shape (HTTP(S), at most 255
+  characters).
 
 Rate limit: 120 requests a minute for the whole application (vendors.md §3.2, Public API plan); no rate-limit
 headers documented.
@@ -20,7 +21,6 @@ headers documented.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
@@ -32,26 +32,13 @@ from sandbox.ratelimit import RateRule
 from sandbox.server import Reply, Request, Route, json_reply
 from sandbox.vendors.withings.data import WITHINGS_DATA
 from sandbox.vendors.withings.oauth import WITHINGS, as_http_200, envelope
+from sandbox.vendors.withings.subscriptions import change, reset_subscriptions, subscriptions
 
 PAGE = 50
 APPLIS = frozenset({1, 2, 4, 16, 44, 46, 50, 51, 52, 54, 55, 58})
 QUIRKS: dict[str, int] = {}
 RATE = RateRule(windows=(60,), defaults=(120,), key="client", headers=lambda usage: {})
 MAX_EPOCH = 10**11
-
-_SUBSCRIPTIONS: dict[str, set[tuple[str, int]]] = {}
-_LOCK = threading.Lock()
-
-
-def subscriptions(user: str) -> set[tuple[str, int]]:
-    """(callback URL, appli) the user is subscribed to at the twin."""
-    with _LOCK:
-        return set(_SUBSCRIPTIONS.get(user, set()))
-
-
-def reset_subscriptions() -> None:
-    with _LOCK:
-        _SUBSCRIPTIONS.clear()
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -227,14 +214,8 @@ class WithingsApi:
         appli = bounded_int(WITHINGS, params.get("appli"), "appli", 0, 1000, 1)
         if appli not in APPLIS:
             raise bad_request(WITHINGS, "invalid appli", "appli")
-        with _LOCK:
-            mine = _SUBSCRIPTIONS.setdefault(snap.user, set())
-            if action == "subscribe":
-                mine.add((url, appli))
-            elif action == "revoke":
-                mine.discard((url, appli))
-            elif (url, appli) not in mine:
-                raise Refusal(json_reply(200, envelope(2554, error="Not implemented")))
+        if not change(snap.user, action, url, appli):
+            raise Refusal(json_reply(200, envelope(2554, error="Not implemented")))
         if action == "get":
             return _ok({"appli": appli, "callbackurl": url, "comment": ""})
         return _ok({})
@@ -249,3 +230,6 @@ def _enveloped(handler: Callable[[Request], Reply]) -> Callable[[Request], Reply
 
 def data_routes(ctx: DataContext) -> list[Route]:
     return WithingsApi(ctx).routes()
+
+
+__all__ = ["QUIRKS", "RATE", "data_routes", "reset_subscriptions", "subscriptions"]

@@ -30,6 +30,7 @@ from sandbox.context import EndpointContext
 from sandbox.endpoints import OAuthEndpoints
 from sandbox.server import Reply, Request, Route, json_reply
 from sandbox.vendors import ErrorKind, OAuthError, TokenIssue, Vendor, digest
+from sandbox.vendors.withings.subscriptions import end_all
 
 NONCE_SECONDS = 30 * 60
 TIMESTAMP_SKEW = 600
@@ -179,6 +180,7 @@ class WithingsOAuth(OAuthEndpoints):
         if user is None:
             return json_reply(200, envelope(503, error="Invalid Params: invalid userid"))
         self.ctx.store.revoke_user(self.vendor.name, user)
+        end_all(user)  # "the data update notifications for this user will be automatically unsubscribed"
         return json_reply(200, envelope(0, {}))
 
 
