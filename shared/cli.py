@@ -26,6 +26,7 @@ from shared.rotation import rotate_all
 from shared.settings import Settings, SettingsError, load_settings
 from shared.storage import QuickFailure, Storage
 from shared.vault import TransientStoreError
+from shared.vendors.registry import vendors
 
 # Exit status: 1 the command ran and something in it failed; 2 fix the command or the configuration (a usage
 # error, a bad setting, credentials storage rejects); 3 a dependency did not answer (try again later).
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--user", required=True)
     add_pull_commands(sub)
     add_poison_commands(sub)
+    for vendor in vendors().values():  # a package's own subcommands (Vendor.commands)
+        if vendor.commands is not None:
+            vendor.commands(sub)
     add_subscription_commands(sub)
     return parser
 
@@ -202,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIGURATION
     ctx = build_context(settings)
     try:
-        ctx.ensure_resources()
+        if getattr(args, "needs_storage", True):
+            ctx.ensure_resources()
         code: int = args.handler(ctx, args)
     except FlowError as error:
         print(f"error: {error.message}", file=sys.stderr)

@@ -243,6 +243,7 @@ var appSettings = {
   GOOGLE_HEALTH_REVOKE_URL: 'https://oauth2.googleapis.com/revoke'
   GOOGLE_HEALTH_API_BASE_URL: 'https://health.googleapis.com'
   GOOGLE_HEALTH_RATE_LIMITS: '300/60'
+  GOOGLE_HEALTH_MAX_USERS: '100' // 0 once Google verified the app (docs/google-health.md)
   GOOGLE_HEALTH_SCOPES: '' // empty: the default googlehealth.*.readonly scopes (docs/google-health.md)
   GOOGLE_HEALTH_SUBSCRIBER_SECRET: '' // set with appSettingOverrides (or a Key Vault reference) before creating the subscriber
   GOOGLE_HEALTH_NOTIFY_PUBLIC_KEY: '' // Google Health API's public key (PEM), set with appSettingOverrides

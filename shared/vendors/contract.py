@@ -10,8 +10,9 @@ connect flow, the pull, landing, notifications, backfill, the command line) read
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.curated.base import Mapper
 from shared.notify.model import Notifications
@@ -54,6 +55,9 @@ class Vendor:
     - ``subscriptions``: webhook subscriptions the app creates and renews itself through the vendor's API
       (``shared.notify.subscriptions_model.Subscriptions``; kept by ``shared.subscriptions`` on a timer); None
       for a vendor whose webhooks are registered once by hand, or that sends none.
+    - ``commands``: adds the package's own subcommands to the command line (``python -m shared <name> ...``): called
+      with argparse's subparsers; each command sets ``handler(ctx, args) -> int`` (and ``needs_storage=False`` when
+      it does not use the storage account).
     - ``user_cap_setting``: the key of the package's own setting holding how many users the vendor lets an
       unapproved app connect (0: no cap); a connect link for one user more is refused with a clear message.
     """
@@ -71,6 +75,7 @@ class Vendor:
     notified_types: frozenset[str] = frozenset()
     succeeds: str | None = None
     subscriptions: Subscriptions | None = None
+    commands: Callable[[Any], None] | None = None
     user_cap_setting: str | None = None
 
     @property

@@ -9,6 +9,7 @@ from shared.vendors.google_health.curated import MAPPERS
 from shared.vendors.google_health.data import GOOGLE_HEALTH
 from shared.vendors.google_health.notify import KEY_SETTING, NOTIFICATIONS, NOTIFIED_TYPES, SECRET_SETTING
 from shared.vendors.google_health.oauth import SPEC
+from shared.vendors.google_health.subscriber import add_commands
 
 VENDOR = Vendor(
     name="google_health",
@@ -26,7 +27,15 @@ VENDOR = Vendor(
     notifications=NOTIFICATIONS,
     notified_types=NOTIFIED_TYPES,
     succeeds="fitbit",
+    commands=add_commands,  # python -m shared google-health subscriber create|list|delete
+    user_cap_setting="MAX_USERS",
     settings=(
+        VendorSetting(
+            "MAX_USERS",
+            "100",
+            "Google lets an app whose restricted scopes it has not verified serve at most 100 users (test users): "
+            "a connect link for one more is refused (403, saying so). 0 once Google verified the app.",
+        ),
         VendorSetting(
             "SCOPES",
             "",
