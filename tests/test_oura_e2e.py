@@ -23,7 +23,8 @@ from sandbox.vendors.oura.webhooks import LIFETIME, store_of
 from shared import app_context
 from shared.app_context import get_context
 from shared.cli import main as cli_main
-from shared.pull.jobs import BACKFILL_QUEUE
+from shared.pull.jobs import BACKFILL_QUEUE, PullJob
+from shared.pull.puller import PullStatus
 from shared.vendors.oura.subscriptions import WANTED
 from tests.vendors.kit import connect_user
 from tests.vendors.test_notifications import deliver, landed, work_queued
@@ -180,3 +181,27 @@ def test_a_connect_link_beyond_the_unapproved_apps_user_cap_is_refused_clearly(
     assert (
         call("connect", "POST", "connect/oura", route={"vendor": "oura"}, body={"user_id": "cap-3"}).status_code == 200
     )
+
+
+def test_a_429_pauses_for_its_retry_after_and_the_pull_still_lands_everything(
+    oura_env: dict[str, str], sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Oura's 429 carries Retry-After (seconds) and X-RateLimit-Reset (a Unix epoch): the pause is the former, so a
+    pull that meets the limit waits seconds, not decades, and loses nothing."""
+    monkeypatch.setenv("OURA_RATE_LIMITS", "5000/300")  # the default: the per-token budget, which reads the pause
+    monkeypatch.setenv("RATE_LIMIT_MARGIN_SECONDS", "0")
+    app_context.reset_context()
+    user = "oura-429"
+    sandbox.set_member_since("oura", user, END - timedelta(days=59))
+    connect_user("oura", user)
+    sandbox.data_quirks["oura"]["page_size"] = 10  # 6 pages for 60 days
+    sandbox.rate_windows["oura"] = (2,)
+    sandbox.rate_limits["oura"] = 4  # 4 requests per 2 s per token: far below what our budget allows
+    started = time.monotonic()
+    outcome = get_context().puller.run(PullJob("oura", user, "daily_sleep", END - timedelta(days=59), END))
+    elapsed = time.monotonic() - started
+    assert outcome.status is PullStatus.DONE, outcome.line()
+    want = {str(rid): day.isoformat() for rid, day in sandbox.expected_records("oura", "daily_sleep", user, START, END)}
+    assert landed("oura", "daily_sleep", user) == want and len(want) == 60
+    assert sandbox.limit_exceeded("oura") >= 1, "the twin never refused: the test proves nothing"
+    assert elapsed < 15, f"the pauses took {elapsed:.0f}s"
