@@ -41,8 +41,9 @@ def rotate_connection(msg: func.QueueMessage) -> None:
 
     with poison_counted(msg, ROTATE_QUEUE):
         vendor, user_id, force = rotation.parse_rotation_message(msg.get_body())
-        rotation.rotate_one(get_context().tokens, vendor, user_id, force=force)
-        get_context().user_subscriptions.retry(vendor, user_id)  # a per-user subscription that failed
+        if get_context().sweeps.first_delivery(msg.get_body(), msg.id):  # a sweep's second copy is dropped
+            rotation.rotate_one(get_context().tokens, vendor, user_id, force=force)
+            get_context().user_subscriptions.retry(vendor, user_id)  # a per-user subscription that failed
 
 
 @app.timer_trigger(schedule="%PULL_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
@@ -73,7 +74,8 @@ def pull_worker(msg: func.QueueMessage) -> None:
     from shared.app_context import get_context
 
     with poison_counted(msg, LIVE_QUEUE):
-        get_context().pull.work_live(msg.get_body())
+        if get_context().sweeps.first_delivery(msg.get_body(), msg.id):  # a sweep's second copy is dropped
+            get_context().pull.work_live(msg.get_body())
 
 
 @app.queue_trigger(arg_name="msg", queue_name=BACKFILL_QUEUE, connection="AzureWebJobsStorage")

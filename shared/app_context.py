@@ -221,6 +221,7 @@ class AppContext:
     @cached_property
     def sweeps(self) -> Sweeps:
         from shared.storage import CONNECTIONS_TABLE, SWEEP_TABLE
+        from shared.sweep_once import SweepOnce
         from shared.sweeps import Sweeps
 
         tables = self.storage.tables
@@ -230,6 +231,7 @@ class AppContext:
             tables.get_table_client(SWEEP_TABLE),
             self.pull_state,
             self.storage.queue,
+            SweepOnce(tables),
         )
 
     @cached_property

@@ -11,8 +11,8 @@ worker lists its slice and enqueues its connections' work in parallel, and resum
   fails records exactly which messages went out, then the run fails and the queue retries it: the retry sends
   only what is missing. A run that reaches its deadline stops between chunks and hands the rest to a new
   message. Only a process killed while a chunk is in flight can send that chunk's messages again (at most
-  ``CHUNK_ROWS`` connections' worth; the rotation re-checks under the connection's lock, a pull lands
-  idempotently).
+  ``CHUNK_ROWS`` connections' worth): every message names its item (``tagged``) and its consumer claims the item
+  once per period (``shared.sweep_once``), so a second copy is dropped before any vendor call.
 - Overlap: a second timer run (or a manual one) of the same period makes the same shards; a shard done is not
   swept again, a shard another worker holds is left to it.
 """
@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared.registry import Connection
 from shared.storage import SWEEP_QUEUE, SWEEP_TABLE
+from shared.sweep_once import SWEPT
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,13 @@ class ShardResult:
     busy: bool = False  # another worker holds the shard, or it was done already
     continued: bool = False  # the deadline came: the rest goes on in a new message
     resent_chunk: bool = False  # a claim left by a dead worker: its last chunk may have been sent already
+
+
+def tagged(item: Outgoing, shard: Shard, connection: Connection) -> Outgoing:
+    """The message with the sweep item it carries out (``shared.sweep_once``): its consumer works it once."""
+    data = json.loads(item.body)
+    data[SWEPT] = [shard.sweep, shard.period, connection.vendor, connection.user_id, item.key]
+    return replace(item, body=json.dumps(data, separators=(",", ":")))
 
 
 def period_of(now: float, seconds: int) -> str:
@@ -345,7 +353,7 @@ class ShardWorker:
                 if mark in state.sent_past:
                     continue
                 try:
-                    self.send(item)
+                    self.send(tagged(item, shard, connection))
                     done.append((mark, None))
                 except AzureError as error:
                     done.append((mark, error))

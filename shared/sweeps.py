@@ -26,6 +26,7 @@ from shared.sweep import (
     make_shards,
     period_of,
 )
+from shared.sweep_once import SweepOnce
 
 KEEP_PERIODS = 4  # progress rows of the last few periods stay (to see how a sweep went)
 
@@ -46,8 +47,10 @@ class Sweeps:
         progress: TableClient,
         state: PullStateStore,
         queue: Callable[[str], QueueClient],
+        once: SweepOnce | None = None,
     ) -> None:
         self.settings = settings
+        self.once = once  # each item's work once per period, as its consumer sees it (None: no claims)
         self.listing = listing
         self.progress = progress
         self.state = state
@@ -76,6 +79,8 @@ class Sweeps:
         """The timer's work: one shard message per shard of each enabled vendor; returns how many."""
         kind = self.kind(name)
         shards = make_shards(kind, self.settings.vendors, self.settings.sweep_shards, now)
+        if self.once is not None and shards:
+            self.once.open(kind.name, shards[0].period)
         count = fan_out(self.send, shards)
         log.info("sweep %s: %d shard messages", name, count)
         self.prune(kind, time.time() if now is None else now)
@@ -97,10 +102,16 @@ class Sweeps:
             )
             for row in rows:
                 self.progress.delete_entity(row["PartitionKey"], row["RowKey"])
+            if self.once is not None:
+                self.once.prune(kind.name, oldest.period)
         except AzureError as error:
             log.warning("sweep %s: old progress rows not pruned (%s)", kind.name, type(error).__name__)
             return 0
         return len(rows)
+
+    def first_delivery(self, body: str | bytes, message_id: str | None) -> bool:
+        """For a work queue's trigger: False when another copy of this sweep message has the item (drop it)."""
+        return self.once is None or self.once.first_delivery(body, message_id)
 
     def worker(self, name: str, run_seconds: float = RUN_SECONDS) -> ShardWorker:
         return ShardWorker(self.kind(name), self.listing, self.progress, self.send, run_seconds=run_seconds)

@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ServiceRequestError
 
+from sandbox.function_host import invoke
+from shared import rotation
 from shared.app_context import AppContext
 from shared.pull.jobs import LIVE_QUEUE, PullJob
 from shared.registry import Connection, Status
 from shared.rotation import RotationSweep
 from shared.storage import CONNECTIONS_TABLE, ROTATE_QUEUE, SWEEP_QUEUE, SWEEP_TABLE
-from shared.sweep import CHUNK_ROWS, Outgoing, Shard, ShardWorker, make_shards, shard_ranges
+from shared.sweep import CHUNK_ROWS, Outgoing, Shard, ShardWorker, make_shards, period_of, shard_ranges
+from shared.sweep_once import ONCE_TABLE_PREFIX, once_table
 from tests.sweeping import run_shards
 
 OLD = "2020-01-01T00:00:00Z"  # long enough ago for every pair to be due
@@ -175,7 +178,7 @@ def test_overlapping_timer_runs_enqueue_each_connection_once_per_period(ctx: App
     messages = list(shards.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=120))
     while batch := list(shards.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=120)):
         messages.extend(batch)
-    assert len(messages) == 2 * 3 * ctx.settings.sweep_shards
+    assert len(messages) == 2 * len(ctx.settings.vendors) * ctx.settings.sweep_shards
     threads = [threading.Thread(target=ctx.sweeps.work_shard, args=(m.content,)) for m in messages]
     for thread in threads:  # both runs' shards at once, as the host's workers would take them
         thread.start()
@@ -214,11 +217,19 @@ def test_a_sweeps_old_progress_rows_are_pruned_by_a_later_timer_run(ctx: AppCont
     ctx.sweeps.start("rotate", now=now)
     run_shards(ctx)
     table = ctx.storage.tables.get_table_client(SWEEP_TABLE)
-    assert len(list(table.list_entities())) == 3 * ctx.settings.sweep_shards  # one per shard of the slot
+    shards = len(ctx.settings.vendors) * ctx.settings.sweep_shards
+    assert len(list(table.list_entities())) == shards, "one per shard of the slot"
+
+    def claims_tables() -> list[str]:
+        return sorted(t.name for t in ctx.storage.tables.list_tables() if t.name.startswith(ONCE_TABLE_PREFIX))
+
+    assert claims_tables() == [once_table("rotate", period_of(now, 6 * 3600))]
     ctx.sweeps.start("rotate", now=now + 6 * 3600)  # the next slot keeps them
-    assert len(list(table.list_entities())) == 3 * ctx.settings.sweep_shards
+    assert len(list(table.list_entities())) == shards and len(claims_tables()) == 2
     ctx.sweeps.start("rotate", now=now + 5 * 6 * 3600)  # five slots on: pruned
     assert list(table.list_entities()) == []
+    assert once_table("rotate", period_of(now, 6 * 3600)) not in claims_tables(), "a period's claims in one delete"
+    assert len(claims_tables()) == 2, "the last four slots' stay"
 
 
 def test_the_pull_sweep_reads_a_chunks_state_at_once_and_plans_as_the_planner_alone(ctx: AppContext) -> None:
@@ -256,13 +267,38 @@ class Killed(BaseException):
     """The process dies (no handler runs, nothing is written)."""
 
 
-def test_a_worker_killed_mid_chunk_holds_the_shard_until_its_lease_lapses_then_at_most_that_chunk_is_resent(
-    ctx: AppContext,
+def work_every_message(queue_name: str, trigger: str) -> int:
+    """Deliver every visible message of a work queue to its trigger, as the host would (each with its queue id)."""
+    from azure.functions import QueueMessage
+
+    from shared.app_context import get_context
+
+    queue = get_context().storage.queue(queue_name)
+    count = 0
+    while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60)):
+        for message in batch:
+            invoke(trigger, QueueMessage(id=message.id, body=message.content, pop_receipt=message.pop_receipt))
+            queue.delete_message(message)
+            count += 1
+    return count
+
+
+def lapse_lease(ctx: AppContext, shard: Shard) -> None:
+    table = ctx.storage.tables.get_table_client(SWEEP_TABLE)
+    row = table.get_entity(*shard.progress_keys)
+    row["lease_until"] = time.time() - 1  # the lease lapses (LEASE_SECONDS on)
+    table.update_entity(row)
+
+
+def test_a_worker_killed_mid_chunk_holds_the_shard_until_its_lease_lapses_and_each_connection_is_rotated_once(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     users = user_ids(250)
     seed_registry(ctx, "whoop", users)
     queue = ctx.storage.queue(ROTATE_QUEUE)
-    shard = Shard("rotate", "2026-11-29T18:00Z", "whoop", 0, "", "", time.time())
+    ctx.sweeps.start("rotate")  # the timer: the period's claims table
+    shard = make_shards(RotationSweep(0, ("whoop",)), ["whoop"], 1)[0]  # the same period, the whole partition
+    drain(ctx, SWEEP_QUEUE)
     calls = iter(range(10_000))
 
     def dies_at_150(item: Outgoing) -> None:
@@ -270,18 +306,115 @@ def test_a_worker_killed_mid_chunk_holds_the_shard_until_its_lease_lapses_then_a
             raise Killed
         queue.send_message(item.body)
 
+    def worker(send: Any, **options: Any) -> ShardWorker:
+        return ShardWorker(ctx.sweeps.kind("rotate"), ctx.sweeps.listing, ctx.sweeps.progress, send, **options)
+
     with pytest.raises(Killed):
-        rotation_worker(ctx, dies_at_150, threads=1).run(shard)
-    assert rotation_worker(ctx, lambda item: queue.send_message(item.body)).run(shard).busy, "its lease holds"
-    table = ctx.storage.tables.get_table_client(SWEEP_TABLE)
-    row = table.get_entity(*shard.progress_keys)
-    row["lease_until"] = time.time() - 1  # the lease lapses (LEASE_SECONDS on)
-    table.update_entity(row)
-    result = rotation_worker(ctx, lambda item: queue.send_message(item.body)).run(shard)
+        worker(dies_at_150, threads=1).run(shard)
+    assert worker(lambda item: queue.send_message(item.body)).run(shard).busy, "its lease holds"
+    lapse_lease(ctx, shard)
+    result = worker(lambda item: queue.send_message(item.body)).run(shard)
     assert result.done and result.resent_chunk
-    sent = rotated(ctx)
-    assert sorted(sent) == [f"whoop/{u}" for u in users], "no gap"
-    twice = {key for key, count in sent.items() if count > 1}
-    in_flight = {f"whoop/{u}" for u in users[CHUNK_ROWS : 2 * CHUNK_ROWS]}
-    assert set(sent.values()) == {1, 2} and 50 <= len(twice) <= CHUNK_ROWS
-    assert twice <= in_flight, "only messages of the chunk in flight when it died went twice"
+    assert (queue.get_queue_properties().approximate_message_count or 0) > len(users), "the chunk went out twice"
+
+    worked: Counter[str] = Counter()
+    monkeypatch.setattr(rotation, "rotate_one", lambda tokens, vendor, user, force=False: worked.update([user]))
+    assert work_every_message(ROTATE_QUEUE, "rotate_connection") > len(users)
+    assert sorted(worked) == users, "no gap"
+    assert set(worked.values()) == {1}, "each connection rotated once: the second copies were dropped"
+
+
+CHILD = """
+import itertools, os, sys, threading, time
+from shared.app_context import AppContext
+from shared.settings import load_settings
+from shared.sweep import Shard
+ctx = AppContext(load_settings(dict(os.environ)))
+shard = Shard.parse(sys.argv[1])
+worker = ctx.sweeps.worker(shard.sweep)
+worker.threads = 4
+send, count, guard = worker.send, itertools.count(1), threading.Lock()
+def slow(item):
+    time.sleep(0.01)
+    send(item)
+    with guard:
+        print(next(count), flush=True)
+worker.send = slow
+worker.run(shard)
+"""
+
+
+def test_a_sweep_process_killed_mid_chunk_resumes_and_each_pull_job_is_worked_exactly_once(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real kill (SIGKILL) of the process sweeping a pull shard while its second chunk goes out: the resumed
+    sweep sends that chunk again, and the pull worker works each (connection, data type) exactly once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    from shared.pull.service import PullService
+    from shared.pull.sweep import PullSweep
+
+    users = user_ids(250, seed=8)
+    seed_registry(ctx, "whoop", users, granted_scopes="read:sleep read:recovery")
+    kind = PullSweep(ctx.settings, ctx.pull_state, ("whoop",))
+    ctx.sweeps.start("pull")
+    drain(ctx, SWEEP_QUEUE)
+    shard = make_shards(kind, ["whoop"], 1)[0]
+    reference: list[Outgoing] = []  # what one uninterrupted run sends (a dry run, for another period)
+    ShardWorker(kind, ctx.sweeps.listing, ctx.sweeps.progress, lambda item: reference.append(item)).run(
+        replace(shard, period="x")
+    )
+    expected = {(json.loads(m.body)["user_id"], json.loads(m.body)["data_type"]) for m in reference}
+    assert {user for user, _ in expected} == set(users)
+    per_connection = len(expected) // len(users)
+    assert per_connection >= 2
+    queue = ctx.storage.queue(LIVE_QUEUE)
+
+    threshold = int(1.4 * CHUNK_ROWS * per_connection)  # inside the second chunk
+    child = subprocess.Popen([sys.executable, "-c", CHILD, shard.message()], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:  # one line per message sent
+            print("LINE", line.strip(), threshold, per_connection, len(expected), sorted(expected)[:3])
+            if int(line) >= threshold:
+                os.kill(child.pid, signal.SIGKILL)
+                break
+    finally:
+        child.kill()
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL, "killed, not finished"
+    at_kill = queue.get_queue_properties().approximate_message_count or 0
+    assert CHUNK_ROWS * per_connection < at_kill < 2 * CHUNK_ROWS * per_connection, "killed inside the second chunk"
+
+    lapse_lease(ctx, shard)
+    result = ctx.sweeps.worker("pull").run(shard)
+    assert result.done and result.resent_chunk
+
+    worked: Counter[tuple[str, str]] = Counter()
+
+    def work_live(self: PullService, body: str | bytes) -> None:
+        job = PullJob.parse(body)
+        worked.update([(job.user_id, job.data_type)])
+
+    monkeypatch.setattr(PullService, "work_live", work_live)
+    delivered = work_every_message(LIVE_QUEUE, "pull_worker")
+    assert delivered > len(expected), "some jobs were on the queue twice"
+    assert set(worked) == expected, "no gap"
+    assert set(worked.values()) == {1}, "each connection's job worked once: the second copies were dropped"
+
+
+def test_a_sweep_message_is_claimed_once_per_period_and_its_own_redelivery_goes_on(ctx: AppContext) -> None:
+    body = json.dumps(
+        {"vendor": "whoop", "user_id": "u1", "swept": ["pull", "2026-11-29T18:00Z", "whoop", "u1", "sleep"]}
+    )
+    once = ctx.sweeps
+    assert once.first_delivery(body, "message-1"), "the first copy (its period's table made on the way)"
+    assert once.first_delivery(body, "message-1"), "the same message again (the queue's retry after a failure)"
+    assert not once.first_delivery(body, "message-2"), "another copy: dropped"
+    next_hour = body.replace("18:00Z", "19:00Z")
+    assert once.first_delivery(next_hour, "message-3"), "the next period is worked again"
+    assert once.first_delivery(json.dumps({"vendor": "whoop", "user_id": "u1"}), "m"), "not a sweep's: no claim"
