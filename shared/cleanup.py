@@ -119,7 +119,7 @@ def steps_for(ctx: CleanupServices) -> list[CleanupStep]:
         CleanupStep("notifyunknown", lambda now, deadline: expire_unknown(unknown, UNKNOWN_KEEP, now)),
         CleanupStep("pendingconnections", lambda now, deadline: ctx.connect.expire_pending()),
         # not a deletion: moves onto a successor vendor left half-done by a crash are finished (shared.moves)
-        CleanupStep("moves", lambda now, deadline: ctx.connect.moves.sweep() if ctx.connect.moves else 0),
+        CleanupStep("moves", lambda now, deadline: ctx.connect.moves.sweep()),
     ]
 
 

@@ -145,9 +145,7 @@ class ConnectFlow:
         self.pending = pending
         self.subscriptions = subscriptions  # per-user notification subscriptions, once a connection is final
         # moving a connection of a retired vendor onto its successor when the user connects that (shared.moves)
-        self.moves = (
-            Moves(settings, registry, vault, locks, pull_state, tokens, session) if pull_state is not None else None
-        )
+        self.moves = Moves(settings, registry, vault, locks, tokens, session, blobs)
 
     def _enabled(self, vendor: str) -> None:
         if vendor not in self.settings.vendors:
@@ -408,7 +406,7 @@ class ConnectFlow:
         ):
             return existing, False
         # a vendor that succeeds another: where this connection's history starts, written with its row
-        moving = self.moves.prepare(vendor, user_id, pair) if self.moves is not None else {}
+        moving = self.moves.prepare(vendor, user_id, pair)
         try:
             connection = store_connection(self.vault, self.registry, vendor, user_id, pair, moving)
         except BaseException:
@@ -426,7 +424,6 @@ class ConnectFlow:
     def _finish_move(self, vendor: str, user_id: str) -> None:
         """Mark the predecessor's connection moved and disable its secret. The new connection is stored already
         and stays whatever happens here: a failure is left to the next connect or the hourly sweep."""
-        assert self.moves is not None
         try:
             self.moves.finish(vendor, user_id)
         except MOVE_FAILURES as failure:

@@ -6,8 +6,8 @@ predecessor's connection holding that vendor user id, for the same wearsync user
 
 1. ``prepare``, before the successor's connection is stored, reads the identity and the predecessor's pull state and
    returns the successor row's move fields, written with the row itself (one write): ``moved_from``,
-   ``legacy_user_id`` and ``history_from``, the day after the last local day the predecessor's data landed (its
-   furthest watermark). The pull never lands a day before ``history_from`` (``shared.pull.puller``), so no day
+   ``legacy_user_id`` and ``history_from``, the day after the last local day any of the predecessor's records
+   landed on. The pull never lands a day before ``history_from`` (``shared.pull.puller``), so no day
    comes from both vendors, and the two rows say which range came from which.
 2. ``finish``, under the predecessor's lock: its row becomes ``moved`` (``moved_to``, ``moved_at``,
    ``data_until``); its landed history stays where it is; then its secret is disabled (after a best-effort revoke
@@ -32,11 +32,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import requests
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
 
+from shared.layout import RAW_CONTAINER, user_segment
 from shared.locks import ConnectionLocks, LockTimeout
 from shared.naming import log_id
-from shared.pull.pull_state import PullStateStore
 from shared.registry import USABLE, Connection, ConnectionRegistry, MoveState, Status, now_iso
 from shared.retirement import successor_of
 from shared.settings import Settings
@@ -60,15 +61,15 @@ class Moves:
         registry: ConnectionRegistry,
         vault: TokenVault,
         locks: ConnectionLocks,
-        pull_state: PullStateStore,
         tokens: TokenService,
         session: requests.Session,
+        blobs: BlobServiceClient,
     ) -> None:
         self.settings = settings
+        self.blobs = blobs
         self.registry = registry
         self.vault = vault
         self.locks = locks
-        self.pull_state = pull_state
         self.tokens = tokens
         self.session = session
 
@@ -120,14 +121,25 @@ class Moves:
         return {**fields, "moved_from": old.label, "history_from": first, "move_state": state.value}
 
     def data_until(self, old: Connection) -> str:
-        """The last local day the connection's data landed: its furthest watermark ("" when nothing landed)."""
-        kinds = vendor_for(old.vendor).data.data_types
-        marks = [
-            s.watermark
-            for s in self.pull_state.list(old.vendor, old.user_id)
-            if s.watermark is not None and s.data_type in kinds and not kinds[s.data_type].snapshot
-        ]
-        return max(marks).isoformat() if marks else ""
+        """The last local day any record of the connection landed on ("" when none did), over its data types with
+        a history (raw blobs, listed by day): the successor starts the day after, so no day has records of both.
+        Not its watermarks: a live pull's reaches the latest local date anywhere (UTC today + 1), a day the user
+        may not have lived when the predecessor was last pulled, which would leave a day of nobody's records."""
+        parts = vendors().get(old.vendor)
+        kinds = parts.data.data_types if parts is not None else {}
+        container = self.blobs.get_container_client(RAW_CONTAINER)
+        last = ""
+        try:
+            for prefix in container.walk_blobs(name_starts_with=f"{old.vendor}/", delimiter="/"):
+                kind = kinds.get(str(prefix.name).split("/")[1])
+                if kind is not None and kind.snapshot:
+                    continue
+                user = f"{prefix.name}{user_segment(old.user_id)}/"
+                for day in container.walk_blobs(name_starts_with=user, delimiter="/"):
+                    last = max(last, str(day.name).rstrip("/").rpartition("date=")[2])
+        except ResourceNotFoundError:  # nothing ever landed
+            return ""
+        return last
 
     # -- step 2: the predecessor's row and secret -----------------------------------------------------
     def finish(self, vendor: str, user_id: str) -> str:

@@ -312,3 +312,22 @@ def test_an_identity_that_does_not_answer_leaves_the_move_pending_and_the_pull_w
     assert done is not None and (done.move_state, done.history_from) == ("done", (stop + timedelta(1)).isoformat())
     moved = ctx.registry.get("fitbit", user)
     assert moved is not None and moved.status is Status.MOVED
+
+
+def test_fitbit_data_stops_on_the_last_day_a_record_landed_on_not_at_its_watermark(
+    app_env: dict[str, str], ctx: AppContext, sandbox: Sandbox
+) -> None:
+    user, stop = "boundary", datetime.now(UTC).date() - timedelta(days=3)
+    sandbox.set_member_since("fitbit", user, stop - timedelta(days=4))
+    assert connect("fitbit", user).status_code == 200
+    sandbox.set_data_now(end_of_local_day(sandbox, "fitbit", user, stop))
+    # a live pull's window reaches the latest local date anywhere (UTC today + 1): a day this user had not lived
+    assert ctx.puller.run(PullJob("fitbit", user, "sleep", stop - timedelta(days=4), stop + timedelta(days=1))).created
+    assert [s.watermark for s in ctx.pull_state.list("fitbit", user)] == [stop + timedelta(days=1)]
+    sandbox.set_data_now(datetime.now(UTC))
+    retire(sandbox)
+
+    answer = connect_google_health(user, sandbox.vendor_user_id("fitbit", user), sandbox)
+    assert json.loads(answer.get_body())["history_from"] == (stop + timedelta(days=1)).isoformat(), "no day lost"
+    moved = ctx.registry.get("fitbit", user)
+    assert moved is not None and moved.data_until == stop.isoformat()
