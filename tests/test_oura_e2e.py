@@ -18,7 +18,8 @@ from azure.functions.timer import TimerRequest
 from sandbox import Sandbox
 from sandbox.function_host import http as call
 from sandbox.function_host import invoke
-from sandbox.vendors.oura.notify import challenge_request, notification
+from sandbox.notify import NotificationRequest
+from sandbox.vendors.oura.notify import challenge_request, notification, oura_event, signed_oura
 from sandbox.vendors.oura.webhooks import LIFETIME, store_of
 from shared import app_context
 from shared.app_context import get_context
@@ -106,6 +107,13 @@ def test_oura_connect_a_years_backfill_the_challenge_a_notification_and_a_forged
     assert 200 <= accepted.status_code < 300, accepted.get_body()
     assert work_queued() == 1
     assert landed("oura", "sleep", user)[str(record_id)] == day.isoformat()
+
+    # the user deletes it in the Oura app: the delete event removes what landed
+    headers, raw = signed_oura(
+        secret, oura_event(sandbox.vendor_user_id("oura", user), "sleep", str(record_id), "delete")
+    )
+    assert 200 <= deliver("oura", NotificationRequest("POST", headers, {}, raw)).status_code < 300
+    assert work_queued() == 1 and str(record_id) not in landed("oura", "sleep", user)
 
     calls = len(sandbox.requests("oura"))
     forged = notification(sandbox, user, "sleep", None, day - timedelta(days=1), client_secret=secret, forged=True)
