@@ -120,7 +120,9 @@ def test_connect_pull_a_year_refresh_and_notifications(ctx: AppContext, sandbox:
     assert 200 <= deliver(VENDOR, notice).status_code < 300
     assert work_queued() == 1
     revised = json.loads(content(ctx, RAW_CONTAINER, name))["sleep"]
-    assert revised["interval"]["endTime"] > sleep["endTime"] and revised["updateTime"] != sleep.get("updateTime")
+    landed_before = json.loads(before)["sleep"]
+    assert revised["interval"]["endTime"] > landed_before["interval"]["endTime"]  # Google's revision: longer
+    assert revised["updateTime"] > landed_before["updateTime"]
 
     # a deletion at Google: the DELETE notification names the sample's time, and its landed blobs go
     weights = sorted(raw_blobs(ctx, "weight", user).items(), key=lambda item: item[1])
