@@ -5,8 +5,9 @@ is renewed (``maintain_subscriptions`` runs it on ``SUBSCRIPTIONS_SCHEDULE``; ``
 by hand).
 
 A subscription is the app's when its callback URL is the app's own, so two deployments sharing a vendor client
-(staging and production) leave each other's alone. One that cannot be renewed (gone at the vendor, or expired
-meanwhile) is created again. Failures are reported per subscription and never stop the others; nothing secret is
+(staging and production) leave each other's alone. One that cannot be renewed because the vendor no longer knows
+it (``GONE``), or that has lapsed already, is created again; any other failed renewal is reported and nothing is
+created beside it. Failures are reported per subscription and never stop the others; nothing secret is
 logged (the vendor's messages are not kept, only the status).
 """
 
@@ -31,6 +32,9 @@ from shared.settings import Settings
 from shared.vendors.registry import vendor_for
 
 log = logging.getLogger(__name__)
+
+GONE = frozenset({403, 404, 410})
+"""Answers to a renewal that mean the vendor no longer knows the subscription (Oura answers 403 for an unknown id)."""
 
 
 class VendorHttp:
@@ -171,9 +175,10 @@ class SubscriptionKeeper:
                     outcome.renewed.append(f"{wanted} until {_when(renewed.expires_at)}")
                     return
                 except SubscriptionError as error:
-                    if error.status is None or error.status >= 500:
-                        raise
-                    # gone at the vendor, or expired: made anew below
+                    expired = current.expires_at is not None and current.expires_at <= self.clock()
+                    if error.status not in GONE and not expired:
+                        raise  # it may still be there: a second one is not made beside it
+                    # gone at the vendor, or lapsed already: made anew below
             created = subscriptions.create(http, app, wanted)
             outcome.created.append(f"{wanted} until {_when(created.expires_at)}")
         except SubscriptionError as error:

@@ -190,3 +190,15 @@ def test_without_a_verification_token_nothing_is_created_and_the_setting_is_name
     (outcome,) = keeper(token="").ensure()
     assert len(outcome.failed) == len(WANTED) and "OURA_VERIFICATION_TOKEN" in outcome.failed[0]
     assert len(responses.calls) == 1  # no create was sent
+
+
+@responses.activate
+def test_a_renewal_that_fails_otherwise_is_reported_and_nothing_is_made_beside_it() -> None:
+    first = WANTED[0]
+    listed = [subscription(f"s{i}", w.data_type, w.event_type, timedelta(days=20)) for i, w in enumerate(WANTED)]
+    listed[0] = subscription("s0", first.data_type, first.event_type, timedelta(hours=30))
+    responses.get(LIST, json=listed)
+    responses.put(f"{LIST}/renew/s0", status=503)
+    (outcome,) = keeper().ensure()
+    assert outcome.failed == [f"{first}: Oura renew subscription: refused (HTTP 503)"]
+    assert not outcome.created and [c.request.method for c in responses.calls] == ["GET", "PUT"]
