@@ -128,6 +128,13 @@ def test_the_timer_creates_the_subscriptions_and_renews_one_before_it_expires(
     store = store_of(sandbox)
     store.clear()
     callback = f"{get_context().settings.public_base_url}/api/notify/oura"
+
+    def verify_callback(url: str, token: str, challenge: str) -> bool:  # Oura's GET, to the app's notify function
+        assert url == callback, url
+        answer = deliver("oura", challenge_request(token, challenge))
+        echoed: object = json.loads(answer.get_body()) if answer.status_code == 200 else None
+        return echoed == {"challenge": challenge}
+
     foreign = sandbox.base_url + "/oura/v2/webhook/subscription"
     client_id, secret = sandbox.clients["oura"]
     other = requests.post(
@@ -141,11 +148,13 @@ def test_the_timer_creates_the_subscriptions_and_renews_one_before_it_expires(
         },
         timeout=5,
     ).json()
+    store.verifier = verify_callback  # from now on, a new subscription is verified through the app
 
     invoke("maintain_subscriptions", TimerRequest(past_due=False))
     ours = {k.id: k for k in store.kept.values() if k.callback_url == callback}
     assert {(k.data_type, k.event_type) for k in ours.values()} == {(w.data_type, w.event_type) for w in WANTED}
     assert all(k.verification_token == TOKEN for k in ours.values())
+    assert store.verified == len(WANTED)  # each one's callback answered Oura's challenge
 
     invoke("maintain_subscriptions", TimerRequest(past_due=False))  # nothing due: nothing changes
     assert store.renewals == 0 and len(store.kept) == len(WANTED) + 1

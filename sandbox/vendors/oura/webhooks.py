@@ -5,8 +5,10 @@
 Every call carries the app's ``x-client-id`` and ``x-client-secret`` (else 401). An unknown id is 403 ("Webhook with
 specified id does not exist", the spec's answer); a malformed body 422. A subscription lives ``LIFETIME`` (Oura
 documents an ``expiration_time``, not its length: 30 days is the twin's choice) and a renewal moves it to
-``LIFETIME`` from now. Oura's call to the callback (the verification challenge) is not made by the twin: the
-acceptance tests send it to the app themselves. Tests reach the store with ``store_of(box)``.
+``LIFETIME`` from now. Oura verifies a new subscription's callback with ``GET ?verification_token=&challenge=``
+and expects the challenge echoed: the twin does it through ``verifier`` (a test gives one that calls the app's
+``notify`` function; None: no check) and refuses the subscription (400) when the echo does not come. Tests reach
+the store with ``store_of(box)``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hmac
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -78,6 +81,9 @@ class SubscriptionStore:
         self._lock = threading.Lock()
         self.kept: dict[str, Kept] = {}
         self.renewals = 0
+        self.verifier: Callable[[str, str, str], bool] | None = None
+        """(callback URL, verification token, challenge) -> whether the callback echoed the challenge."""
+        self.verified = 0
 
     def now(self) -> datetime:
         return self.ctx.state.now().astimezone(UTC)
@@ -85,7 +91,8 @@ class SubscriptionStore:
     def clear(self) -> None:
         with self._lock:
             self.kept.clear()
-            self.renewals = 0
+            self.renewals = self.verified = 0
+            self.verifier = None
 
     def expire_in(self, subscription_id: str, left: timedelta) -> None:
         """Test control: the subscription now expires ``left`` from now."""
@@ -129,6 +136,11 @@ class SubscriptionStore:
         if problems:
             return json_reply(422, {"detail": problems})
         assert body is not None
+        if self.verifier is not None:
+            challenge = uuid.uuid4().hex
+            if not self.verifier(str(body["callback_url"]), str(body["verification_token"]), challenge):
+                return json_reply(400, {"detail": "The callback did not answer the verification challenge."})
+            self.verified += 1
         kept = Kept(
             str(uuid.uuid4()),
             str(body["callback_url"]),
