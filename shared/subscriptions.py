@@ -34,7 +34,7 @@ from shared.vendors.registry import vendor_for
 log = logging.getLogger(__name__)
 
 GONE = frozenset({403, 404, 410})
-"""Answers to a renewal that mean the vendor no longer knows the subscription (Oura answers 403 for an unknown id)."""
+"""Answers to a renewal that mean the vendor no longer knows the subscription (some answer 403 for an unknown id)."""
 
 
 class VendorHttp:
