@@ -576,9 +576,10 @@ def test_python_dash_m_sandbox_prints_the_settings() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        assert process.stdout is not None
-        base = process.stdout.readline().strip()
-        lines = list(iter(lambda: process.stdout.readline().strip(), "Serving; press Ctrl-C to stop."))[:200]
+        stdout = process.stdout
+        assert stdout is not None
+        base = stdout.readline().strip()
+        lines = list(iter(lambda: stdout.readline().strip(), "Serving; press Ctrl-C to stop."))[:200]
         settings = dict(line.split("=", 1) for line in lines if "=" in line)
         assert settings["WHOOP_TOKEN_URL"] == f"{base}/whoop/oauth/oauth2/token"
         assert requests.post(settings["CODOON_TOKEN_URL"], timeout=5).status_code == 401
