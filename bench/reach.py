@@ -1,15 +1,19 @@
-"""Reach: how many WHOOP users one default budget serves, notifications first against hourly polling.
+"""Reach: how many users one default budget serves per vendor, notifications first against hourly polling.
 
-    python -m bench.reach [--users 20] [--day-seconds 150] [--hours 24] [--drain-hours 1] [--policies planned hourly]
+    python -m bench.reach [--vendors whoop oura withings] [--users 20] [--day-seconds 150] [--hours 24]
+                          [--drain-hours 1] [--policies planned hourly]
 
-For each policy, afresh (its own Azurite, secrets directory and sandbox WHOOP in a process of its own): N users
-connected and pulled up to the start (the warm-up, limits off), then a simulated day of WHOOP traffic
-(``sandbox/vendors/whoop/traffic.py``: uploads, scores, cycles revised through the day, edits and deletes, and the
-signed notifications WHOOP sends for them) while the sandbox enforces WHOOP's 100 requests a minute and 10,000 a
-day. The app runs in this process: the real notification intake (``NotificationIntake.handle``, called as the
-HTTP function calls it), worker threads reading the Azurite queues and calling what the queue triggers call
-(``NotificationWorker.handle``, ``PullService.work_live``), the real ``RateBudget`` with the app's default
-WHOOP_RATE_LIMITS, the real puller and landing; the timer thread runs the policy:
+For each vendor and policy, afresh (its own Azurite, secrets directory and sandbox in a process of its own): N
+users connected and pulled up to the start (the warm-up, limits off), then a simulated day of the vendor's
+traffic (its twin's ``sandbox/vendors/<name>/traffic.py``; WHOOP: uploads, scores, cycles revised through the
+day, edits and deletes; Oura: documents as the ring syncs, all-day documents revised every few hours, sleep edits,
+workout deletes; Withings: weighings, blood pressure, sleep summaries and ECGs, some revised; and the
+notifications each vendor sends for them) while the sandbox enforces the vendor's published limits (WHOOP 100 a
+minute and 10,000 a day per app; Oura 5,000 per 5 minutes per token, its per-app layer unpublished; Withings 120
+a minute per app). The app runs in this process: the real notification intake (``NotificationIntake.handle``,
+called as the HTTP function calls it), worker threads reading the Azurite queues and calling what the queue
+triggers call (``NotificationWorker.handle``, ``PullService.work_live``), the real ``RateBudget`` with the app's default
+``<VENDOR>_RATE_LIMITS``, the real puller and landing; the timer thread runs the policy:
 
 - hourly: today's landed pull timer: every hour, one live job per connection and data type, from its
   watermark less the lookback (as ``planner.live_jobs`` was before issue 12);
@@ -27,12 +31,14 @@ delays of queue messages (a pull continued later) stay real seconds, i.e. far lo
 
 Printed per policy: API requests (the sandbox's count: the profile included, OAuth calls not) per user per day
 and per endpoint, the share of the 10,000 used, users one default budget serves at that rate (10,000 / requests
-per user per day), p50/p95 of notification -> landed and of vendor change -> landed (simulated minutes; a change
+per user per day; for a vendor whose only published limit is per user, no app-wide number), p50/p95 of
+notification -> landed and of vendor change -> landed (simulated minutes; a change
 not landed by the end counts as never, ">run", and the oldest such change's age is shown), 429s, and records
 missing against the sandbox's ground truth (``expected_records``, deletes applied; records uploaded after the
 traffic ends left out) at the end, apart from those uploaded without a notification less than a day before the
-end, and records landed that the vendor deleted. N is small so that a day fits the time here: users served is
-computed from the measured requests per user, not run at that N. Final line: users served, planned policy.
+end, and records landed that the vendor deleted. Users served is computed from the requests per user measured
+at N (``--users``; this 2-core machine keeps up with a day of a few hundred users at most). Final line: users
+served per vendor, planned policy.
 """
 
 from __future__ import annotations
@@ -41,9 +47,11 @@ import argparse
 import logging
 import math
 import os
+import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager, suppress
@@ -53,12 +61,10 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
-from bench.reach_sandbox import LIMITS, TYPES, VENDOR, SimClock, serve
+from bench.reach_sandbox import Limits, SimClock, serve, traffic_of
 from bench.remote import RemoteSandbox
 from bench.remote import app_env as remote_app_env
 from sandbox.azurite import Azurite
-from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
-from sandbox.vendors.whoop.traffic import Change
 from shared.app_context import AppContext
 from shared.connections import store_connection
 from shared.landing import Landed
@@ -79,8 +85,7 @@ DAY = 86_400.0
 HISTORY_DAYS = 3
 TARGET_USERS, TARGET_NOTIFIED_MINUTES, TARGET_ALL_HOURS = 1_000, 5.0, 24.0
 Key = tuple[str, str, str]  # data type, user, record id
-NOTIFIED_ENDPOINTS = frozenset({"sleep_by_id", "workout_by_id", "cycle_recovery", "cycle_by_id"})
-"""The twin's routes the notification worker reads (the rest are the pulls')."""
+Change = Any  # a twin traffic module's Change (at, user, action, data_type, day, record_ids, notifications)
 
 
 # -- what landed, when (simulated epoch seconds) -----------------------------------------------------------------
@@ -93,8 +98,13 @@ class Landings:
 
     def land(self, data_type: str, user: str, fetched: Fetched) -> None:
         content = fetched.content if isinstance(fetched.content, dict) else {}
-        stamp = str(content.get("updated_at") or "")
-        updated = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
+        stamp, modified = str(content.get("updated_at") or ""), content.get("modified")
+        if stamp:  # WHOOP: the record's own version time
+            updated = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        elif isinstance(modified, int | float):  # Withings: epoch seconds (the version's time, to the second)
+            updated = float(modified) + 0.999
+        else:  # no version time (Oura): a copy read after the change holds it
+            updated = self.clock()
         with self.guard:
             self.versions.setdefault((data_type, user, fetched.record_id), []).append((self.clock(), updated))
 
@@ -132,15 +142,17 @@ class TimedSink(RecordSink):
 
 
 # -- the app -----------------------------------------------------------------------------------------------------
-def app_env(storage: str, secrets_dir: str, sandbox: RemoteSandbox, limits: bool) -> dict[str, str]:
+def app_env(vendor: str, storage: str, secrets_dir: str, sandbox: RemoteSandbox, limits: bool) -> dict[str, str]:
+    off = {} if limits else {f"{vendor.upper()}_RATE_LIMITS": "none"}
     return remote_app_env(
         storage,
         secrets_dir,
         sandbox,
-        limits,
-        ENABLED_VENDORS=VENDOR,
+        True,
+        ENABLED_VENDORS=vendor,
         PULL_INITIAL_DAYS=str(HISTORY_DAYS + 1),
         PULL_RUN_SECONDS="3600",  # simulated seconds (the puller's clock): a job is not cut short
+        **off,
     )
 
 
@@ -185,7 +197,7 @@ def app_context(env: dict[str, str], clock: SimClock, landings: Landings, stop: 
 
 
 def connections(context: AppContext) -> list[Connection]:
-    return [c for c in context.registry.list(VENDOR) if c.status in USABLE]
+    return [c for vendor in context.settings.vendors for c in context.registry.list(vendor) if c.status in USABLE]
 
 
 def hourly_jobs(context: AppContext, connection: Connection, now: datetime) -> Iterator[PullJob]:
@@ -311,28 +323,27 @@ class Sent:
 
 
 def traffic(
+    vendor: str,
     context: AppContext,
     sandbox: RemoteSandbox,
     changes: list[Change],
     clock: SimClock,
-    vendor_ids: dict[str, int],
     stop: threading.Event,
     sent: list[Sent],
 ) -> None:
-    """The vendor's day: each change at its time, then WHOOP's notifications for it to the app's intake."""
-    secret = str(sandbox.call("client_secret"))
+    """The vendor's day: each change at its time, then the vendor's notifications for it to the app's intake."""
     for change in changes:
         target = change.at.timestamp()
         while clock() < target and not stop.is_set():
             stop.wait(min(0.02, clock.real_seconds(target - clock())))
         if stop.is_set():
             return
-        changed_at = float(sandbox.call("apply", change)) if change.action != "upload" else target
+        changed_at = float(sandbox.call("apply", vendor, change)) if change.action != "upload" else target
         notified_at = None
-        for event_type, event_id in change.notifications:
-            headers, body = signed_whoop(secret, whoop_event(vendor_ids[change.user], event_type, event_id))
+        for note in change.notifications:
+            method, headers, query, body = sandbox.call("notification", vendor, change, note)
             notified_at = clock() if notified_at is None else notified_at
-            status, _ = context.notify.handle(VENDOR, "POST", headers, {}, body)
+            status, _ = context.notify.handle(vendor, method, headers, query, body)
             if status >= 300:
                 logging.getLogger(__name__).error("notification refused: %s", status)
         sent.append(Sent(change, changed_at, notified_at))
@@ -341,6 +352,9 @@ def traffic(
 # -- one policy's run ----------------------------------------------------------------------------------------------
 @dataclass
 class Result:
+    vendor: str
+    limits: Limits
+    notified_endpoints: frozenset[str]
     policy: str
     users: int
     hours: float
@@ -351,6 +365,7 @@ class Result:
     changes: list[float]
     pending: list[float]  # ages at the end of the changes not landed by then
     missing: int  # uploaded more than a day before the end, not landed
+    missing_types: dict[str, int]
     young: int  # uploaded less than a day before the end without a notification, not landed yet
     expected: int
     stale_deleted: int
@@ -363,7 +378,7 @@ class Result:
     @property
     def demand(self) -> float:
         """Requests the policy asks for in the day: those sent, and the backlog's at the pulls' measured cost."""
-        pulls = sum(n for endpoint, n in self.endpoints.items() if endpoint not in NOTIFIED_ENDPOINTS)
+        pulls = sum(n for endpoint, n in self.endpoints.items() if endpoint not in self.notified_endpoints)
         return self.requests + self.backlog * pulls / max(1, self.jobs_worked)
 
     @property
@@ -371,8 +386,12 @@ class Result:
         return self.demand / self.users * 24.0 / self.hours
 
     @property
-    def served(self) -> int:
-        return int(LIMITS[1] // self.per_user_day) if self.per_user_day else 0
+    def served(self) -> int | None:
+        """Users one app-wide budget serves at the measured rate (None: the vendor publishes only per-user limits,
+        which bound each user's own requests, not the number of users)."""
+        if self.limits.per_user:
+            return None
+        return int(self.limits.per_day // self.per_user_day) if self.per_user_day else 0
 
 
 def simulated_start(drain_hours: float, hours: float) -> datetime:
@@ -393,7 +412,7 @@ def fresh_world(latency: float, start: datetime, factor: float) -> Iterator[tupl
         yield azurite, secrets_dir, sandbox
 
 
-def run_policy(name: str, args: argparse.Namespace) -> Result:
+def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
     started = time.perf_counter()
     hours, drain = float(args.hours), float(args.drain_hours)
     factor = DAY / args.day_seconds
@@ -402,27 +421,35 @@ def run_policy(name: str, args: argparse.Namespace) -> Result:
     end = end_traffic + timedelta(hours=drain)
     users = [f"reach-{i:05d}" for i in range(args.users)]
     since = start.date() - timedelta(days=HISTORY_DAYS)
+    module = traffic_of(vendor)
     with fresh_world(args.vendor_latency, start, factor) as (azurite, secrets_dir, sandbox):
         clock = SimClock(start.timestamp(), factor)
         landings, stop = Landings(clock), threading.Event()
-        pairs = sandbox.call("prepare", users, since, start.date())
-        warm = app_context(app_env(azurite.connection_string, secrets_dir, sandbox, False), clock, landings, stop)
-        vendor_ids: dict[str, int] = {}
+        pairs = sandbox.call("prepare", vendor, users, since, start.date())
+        env = app_env(vendor, azurite.connection_string, secrets_dir, sandbox, False)
+        warm = app_context(env, clock, landings, stop)
         for user, (body, vendor_user) in zip(users, pairs, strict=True):
-            pair = spec_for(VENDOR).parse_token_response(body).with_user(vendor_user)
-            store_connection(warm.vault, warm.registry, VENDOR, user, pair)
-            vendor_ids[user] = int(vendor_user)
+            pair = spec_for(vendor).parse_token_response(body).with_user(vendor_user)
+            store_connection(warm.vault, warm.registry, vendor, user, pair)
         queue = warm.storage.queue(LIVE_QUEUE)
         for connection in connections(warm):
             for job in hourly_jobs(warm, connection, datetime.fromtimestamp(clock(), UTC)):
                 queue.send_message(job.message())
         run_until_empty(warm, LIVE_QUEUE, warm.pull.work_live, args.workers)
-        changes: list[Change] = sandbox.call("changes", users, start, end_traffic)
+        hours_before = float(getattr(module, "WARM_NOTIFY_HOURS", 0.0))
+        if hours_before:  # what only a notification before the start could have landed
+            before = sandbox.call("changes", vendor, users, start - timedelta(hours=hours_before), start)
+            for change in before:
+                for note in change.notifications if change.action == "upload" else ():
+                    warm.notify.handle(vendor, *sandbox.call("notification", vendor, change, note))
+            run_until_empty(warm, NOTIFY_QUEUE, warm.notify_worker.handle, args.workers)
+        changes: list[Change] = sandbox.call("changes", vendor, users, start, end_traffic)
 
-        context = app_context(app_env(azurite.connection_string, secrets_dir, sandbox, True), clock, landings, stop)
+        env = app_env(vendor, azurite.connection_string, secrets_dir, sandbox, True)
+        context = app_context(env, clock, landings, stop)
         for entity in list(context.budget.table.list_entities()):  # the warm-up's sends are not the day's
             context.budget.table.delete_entity(entity["PartitionKey"], entity["RowKey"])
-        sandbox.call("limits_on")
+        sandbox.call("limits_on", vendor)
         m0 = time.monotonic()
         sandbox.call("start_clock", m0)
         clock.start(m0)
@@ -431,7 +458,7 @@ def run_policy(name: str, args: argparse.Namespace) -> Result:
         counts = {NOTIFY_QUEUE: Counters(), LIVE_QUEUE: Counters()}
         threads = [
             threading.Thread(target=timer, args=(context, POLICIES[name], clock, end.timestamp(), stop, runs)),
-            threading.Thread(target=traffic, args=(context, sandbox, changes, clock, vendor_ids, stop, sent)),
+            threading.Thread(target=traffic, args=(vendor, context, sandbox, changes, clock, stop, sent)),
         ]
         for queue_name, handle in ((NOTIFY_QUEUE, context.notify_worker.handle), (LIVE_QUEUE, context.pull.work_live)):
             threads += [
@@ -447,25 +474,29 @@ def run_policy(name: str, args: argparse.Namespace) -> Result:
         for thread in threads:
             thread.join(30)
         backlog = context.storage.queue(LIVE_QUEUE).get_queue_properties().approximate_message_count or 0
-        endpoints: dict[str, int] = sandbox.call("data_requests", start.timestamp(), start.timestamp() + DAY)
-        truth: set[Key] = sandbox.call("expected", users, since, end.date() + timedelta(days=1))
-        later: list[Change] = sandbox.call("changes", users, end_traffic, end + timedelta(days=1))
+        endpoints: dict[str, int] = sandbox.call("data_requests", vendor, start.timestamp(), start.timestamp() + DAY)
+        truth: set[Key] = sandbox.call("expected", vendor, users, since, end.date() + timedelta(days=1))
+        later: list[Change] = sandbox.call("changes", vendor, users, end_traffic, end + timedelta(days=1))
         expected = truth - {(c.data_type, c.user, c.record_ids[0]) for c in later if c.action == "upload"}
         uploaded = {(c.data_type, c.user, c.record_ids[0]): c.at.timestamp() for c in changes if c.action == "upload"}
-        landed = raw_keys(context)
+        landed = raw_keys(context, vendor, module.TYPES)
         missing = expected - landed
         young = {key for key in missing if uploaded.get(key, 0.0) > end.timestamp() - DAY}
         result = Result(
+            vendor=vendor,
+            limits=Limits.of(vendor),
+            notified_endpoints=frozenset(module.NOTIFIED_ENDPOINTS),
             policy=name,
             users=len(users),
             hours=min(hours + drain, 24.0),
             requests=sum(endpoints.values()),
             endpoints=endpoints,
-            refused=int(sandbox.call("limit_exceeded", VENDOR)),
+            refused=int(sandbox.call("limit_exceeded", vendor)),
             notified=[],
             changes=[],
             pending=[],
             missing=len(missing - young),
+            missing_types=dict(Counter(key[0] for key in missing - young)),
             young=len(young),
             expected=len(expected),
             stale_deleted=len(landed - truth),
@@ -488,12 +519,12 @@ def run_policy(name: str, args: argparse.Namespace) -> Result:
         return result
 
 
-def raw_keys(context: AppContext) -> set[tuple[str, str, str]]:
+def raw_keys(context: AppContext, vendor: str, types: Sequence[str]) -> set[tuple[str, str, str]]:
     container = context.storage.blobs.get_container_client(RAW_CONTAINER)
     keys = set()
-    for blob in container.list_blobs(name_starts_with=f"{VENDOR}/"):
+    for blob in container.list_blobs(name_starts_with=f"{vendor}/"):
         _, data_type, user, _day, leaf = blob.name.split("/")
-        if data_type in TYPES:
+        if data_type in types:
             keys.add((data_type, user.removeprefix("user="), leaf.removesuffix(".json")))
     return keys
 
@@ -511,6 +542,15 @@ def quantiles(samples: list[float]) -> tuple[str, str]:
     return cut(0.50), cut(0.95)
 
 
+def served_text(result: Result) -> str:
+    if result.served is None:
+        return (
+            f"users served: not bounded by a published app budget (only {result.limits}: "
+            f"{result.limits.per_day:,} a day for each user's own requests)"
+        )
+    return f"users served per default budget {result.served:,}"
+
+
 def report(result: Result) -> None:
     n50, n95 = quantiles(result.notified)
     c50, c95 = quantiles(result.changes)
@@ -522,10 +562,10 @@ def report(result: Result) -> None:
         if result.backlog
         else ""
     )
+    share = "" if result.limits.per_user else f", {result.demand / result.limits.per_day:.1%} of the app's day"
     print(
-        f"  {result.policy:<8} users {result.users}: {result.requests} API requests in the day{behind} = "
-        f"{result.per_user_day:.1f} per user per day, {result.demand / LIMITS[1]:.1%} of the 10,000 "
-        f"-> users served per default budget {result.served:,}"
+        f"  {result.vendor:<8} {result.policy:<8} users {result.users}: {result.requests} API requests in the "
+        f"day{behind} = {result.per_user_day:.1f} per user per day{share} -> {served_text(result)}"
     )
     spread = ", ".join(
         f"{name} {count / result.users * 24 / result.hours:.1f}"
@@ -539,7 +579,8 @@ def report(result: Result) -> None:
         + (f" (the oldest {max(result.pending) / 3600:.1f} h old)" if result.pending else "")
     )
     print(
-        f"           missing {result.missing} of {result.expected} records (ground truth, deletes applied; "
+        f"           missing {result.missing} of {result.expected} records {result.missing_types or ''} (ground truth, "
+        "deletes applied; "
         f"besides {result.young} uploaded < 24 h before the end, unnotified, not landed yet), "
         f"{result.stale_deleted} deleted at the vendor but still landed; 429s {result.refused}; "
         f"timer jobs {result.timer_jobs}, pull jobs worked {result.jobs_worked}; "
@@ -547,8 +588,21 @@ def report(result: Result) -> None:
     )
 
 
+def vendors_with_traffic() -> list[str]:
+    from sandbox.vendors import twins
+
+    found = []
+    for name in sorted(twins()):
+        with suppress(ModuleNotFoundError):
+            traffic_of(name)
+            found.append(name)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    known = vendors_with_traffic()
+    parser.add_argument("--vendors", nargs="*", default=known, choices=known, help="twins with a traffic module")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--day-seconds", type=float, default=150.0, help="real seconds per simulated day")
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours of traffic")
@@ -560,20 +614,32 @@ def main() -> None:
     logging.basicConfig(level=logging.CRITICAL, format="%(levelname)s %(name)s: %(message)s")
     factor = DAY / args.day_seconds
     print(
-        f"reach benchmark: {args.users} WHOOP users, {args.hours:.0f} simulated hours of traffic "
-        f"+ {args.drain_hours:.0f} h drain, 1 simulated day = {args.day_seconds:.0f} s real "
-        f"(x{factor:.0f}); the sandbox enforces {LIMITS[0]}/min and {LIMITS[1]:,}/day; times below are simulated"
+        f"reach benchmark: {args.users} users per vendor, {args.hours:.0f} simulated hours of traffic "
+        f"+ {args.drain_hours:.0f} h drain, 1 simulated day = {args.day_seconds:.0f} s real (x{factor:.0f}); "
+        "times below are simulated",
+        flush=True,
     )
-    results = [run_policy(name, args) for name in args.policies]
-    for result in results:
-        report(result)
+    for vendor in args.vendors:
+        notified = ", ".join(sorted(vendor_for(vendor).notified_types)) or "none"
+        print(f"  {vendor}: the sandbox enforces {Limits.of(vendor)}; notified types: {notified}", flush=True)
+    results = []
+    for vendor in args.vendors:
+        for name in args.policies:
+            results.append(run_policy(vendor, name, args))
+            report(results[-1])
+            sys.stdout.flush()
     print(
-        f"  (users served = 10,000 / measured requests per user per day, measured on {args.users} users; targets: "
-        f">= {TARGET_USERS:,} users, notified p95 <= {TARGET_NOTIFIED_MINUTES:.0f} min, all data <= "
-        f"{TARGET_ALL_HOURS:.0f} h, 0 missing)"
+        f"  (users served = the app-wide day's requests / measured requests per user per day, measured on "
+        f"{args.users} users; targets (WHOOP): >= {TARGET_USERS:,} users, notified p95 <= "
+        f"{TARGET_NOTIFIED_MINUTES:.0f} min, all data <= {TARGET_ALL_HOURS:.0f} h, 0 missing)"
     )
-    headline = next((r for r in results if r.policy == "planned"), results[-1])
-    print(f"WHOOP users served per default budget ({headline.policy} policy): {headline.served:,}")
+    headlines = []
+    for vendor in args.vendors:
+        mine = [r for r in results if r.vendor == vendor]
+        top = next((r for r in mine if r.policy == "planned"), mine[-1])
+        served = "per-user limits only" if top.served is None else f"{top.served:,}"
+        headlines.append(f"{vendor} {served} ({top.policy}, notified p95 {quantiles(top.notified)[1]} min)")
+    print("Users served per default budget: " + "; ".join(headlines))
 
 
 if __name__ == "__main__":

@@ -1,29 +1,71 @@
-"""The sandbox WHOOP of ``bench.reach``, in a process of its own, on a compressed clock.
+"""The sandbox vendors of ``bench.reach``, in a process of their own, on a compressed clock.
 
 ``SimClock``: simulated epoch seconds. Until ``start(m0)`` it stands one second before the simulated start (so
 whatever runs before, the warm-up, falls in the vendor's previous minute and day windows); from CLOCK_MONOTONIC
 ``m0`` on (the same clock in every process) it runs ``factor`` times as fast as real time from the start. The
-sandbox takes it as its clock: its data clock ("now" at the vendor), its rate-limit windows (WHOOP's 100 a
-minute and 10,000 a day, in simulated seconds) and its request log all run on it.
+sandbox takes it as its clock: its data clock ("now" at the vendor), its rate-limit windows (each twin's own, in
+simulated seconds) and its request log all run on it.
+
+Every operation names its vendor; what a vendor's day brings (changes, notifications, the types checked against
+the ground truth) comes from its twin's traffic module, ``sandbox/vendors/<name>/traffic.py``.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from multiprocessing.connection import Connection
+from types import ModuleType
 from typing import Any
 
-from sandbox.vendors.whoop.traffic import Change, changes_between
+from sandbox.ratelimit import RateRule
+from sandbox.vendors import twin_named
 
-VENDOR = "whoop"
-TYPES = ("cycle", "sleep", "recovery", "workout")
-LIMITS = (100, 10_000)
 NOT_DATA = frozenset({"token", "authorize", "revoke"})
 """Not API requests. The profile is: WHOOP counts every API request (the twin's limiter only its data routes)."""
 LONG_TTL = 10 * 365 * 86_400
 """Access tokens outlive the run: refreshes are not what this benchmark measures (nor are they data requests)."""
+DAY = 86_400
+
+
+def traffic_of(vendor: str) -> ModuleType:
+    """The twin's traffic module (``TYPES``, ``NOTIFIED_ENDPOINTS``, ``Change``, ``changes_between``,
+    ``notification_request``)."""
+    return importlib.import_module(f"sandbox.vendors.{vendor}.traffic")
+
+
+def _rule(vendor: str) -> RateRule:
+    rule = twin_named(vendor).rate
+    if rule is None:
+        raise ValueError(f"the {vendor} twin publishes no rate limit")
+    return rule
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A twin's published rate limits: (limit, window seconds) per window, for the whole app or per user."""
+
+    windows: tuple[tuple[int, int], ...]
+    per_user: bool
+
+    @classmethod
+    def of(cls, vendor: str) -> Limits:
+        rule = _rule(vendor)
+        return cls(tuple(zip(rule.defaults, rule.windows, strict=True)), rule.key == "user")
+
+    @property
+    def per_day(self) -> int:
+        """Requests a day the tightest window allows (the app's, or one user's for a per-user rule)."""
+        return min(limit * DAY // window for limit, window in self.windows)
+
+    def __str__(self) -> str:
+        parts = [
+            f"{limit:,}/{window // 60} min" if window < DAY else f"{limit:,}/day" for limit, window in self.windows
+        ]
+        return " and ".join(parts) + (" per user (token)" if self.per_user else " per app")
 
 
 class SimClock:
@@ -45,52 +87,63 @@ class SimClock:
 
 
 # -- operations run in the sandbox's process --------------------------------------------------------------------
-def _prepare(box: Any, users: list[str], since: date, final_until: date) -> list[tuple[dict[str, object], str]]:
-    """History from ``since``; every record up to ``final_until`` scored (revised); a grant per user."""
-    box.access_token_ttl[VENDOR] = LONG_TTL
+def _prepare(
+    box: Any, vendor: str, users: list[str], since: date, final_until: date
+) -> list[tuple[dict[str, object], str]]:
+    """History from ``since``; a grant each. Where the traffic module says ``REVISE_HISTORY`` (WHOOP: a record is
+    scored by a revision), every record up to ``final_until`` is revised once."""
+    box.access_token_ttl[vendor] = LONG_TTL
+    module = traffic_of(vendor)
     pairs = []
     for user in users:
-        box.set_member_since(VENDOR, user, since)
+        box.set_member_since(vendor, user, since)
         day = since
-        while day <= final_until:
-            for kind in TYPES:
-                box.revise(VENDOR, kind, user, day)
+        while day <= final_until and getattr(module, "REVISE_HISTORY", False):
+            for kind in module.TYPES:
+                box.revise(vendor, kind, user, day)
             day = date.fromordinal(day.toordinal() + 1)
-        pairs.append((box.grant(VENDOR, user), box.vendor_user_id(VENDOR, user)))
+        pairs.append((box.grant(vendor, user), box.vendor_user_id(vendor, user)))
     return pairs
 
 
-def _apply(box: Any, change: Change) -> float:
+def _apply(box: Any, vendor: str, change: Any) -> float:
     """Make the change at the vendor; the vendor's time just before it (epoch seconds)."""
     at: float = box.data_now().timestamp()
     if change.action == "revise":
-        box.revise(VENDOR, change.data_type, change.user, change.day)
+        box.revise(vendor, change.data_type, change.user, change.day)
     elif change.action == "delete":
         for record_id in change.record_ids:
-            box.delete_record(VENDOR, change.data_type, change.user, change.day, record_id)
+            box.delete_record(vendor, change.data_type, change.user, change.day, record_id)
     return at
 
 
-def _expected(box: Any, users: list[str], first: date, last: date) -> set[tuple[str, str, str]]:
+def _expected(box: Any, vendor: str, users: list[str], first: date, last: date) -> set[tuple[str, str, str]]:
     return {
         (kind, user, str(rid))
         for user in users
-        for kind in TYPES
-        for rid, _day in box.expected_records(VENDOR, kind, user, first, last)
+        for kind in traffic_of(vendor).TYPES
+        for rid, _day in box.expected_records(vendor, kind, user, first, last)
     }
 
 
-def _data_requests(box: Any, after: float, until: float) -> dict[str, int]:
+def _data_requests(box: Any, vendor: str, after: float, until: float) -> dict[str, int]:
     """Data requests sent in (after, until] (simulated epoch seconds), per endpoint."""
     counts: dict[str, int] = {}
-    for request in box.requests(VENDOR):
+    for request in box.requests(vendor):
         if request.endpoint not in NOT_DATA and after < request.at <= until:
             counts[request.endpoint] = counts.get(request.endpoint, 0) + 1
     return counts
 
 
-def _limits_on(box: Any) -> None:
-    box.rate_limits[VENDOR] = LIMITS
+def _limits_on(box: Any, vendor: str) -> None:
+    box.rate_limits[vendor] = _rule(vendor).defaults
+
+
+def _notification(
+    box: Any, vendor: str, change: Any, note: tuple[str, str]
+) -> tuple[str, dict[str, str], dict[str, str], bytes]:
+    request = traffic_of(vendor).notification_request(box, change, note, box.clients[vendor][1])
+    return request.method, request.headers, request.params, request.body
 
 
 _OPS: dict[str, Callable[..., Any]] = {
@@ -99,8 +152,8 @@ _OPS: dict[str, Callable[..., Any]] = {
     "expected": _expected,
     "data_requests": _data_requests,
     "limits_on": _limits_on,
-    "changes": lambda box, users, start, end: changes_between(users, start, end),
-    "client_secret": lambda box: box.clients[VENDOR][1],
+    "notification": _notification,
+    "changes": lambda box, vendor, users, start, end: traffic_of(vendor).changes_between(users, start, end),
 }
 
 

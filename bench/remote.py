@@ -49,7 +49,8 @@ def app_env(storage: str, secrets_dir: str, sandbox: RemoteSandbox, limits: bool
     """App settings as tests/conftest.py's ``app_env`` makes them, against ``sandbox`` (the process's own Azure
     and rate-limit variables removed); WHOOP's limits are the app's defaults unless ``limits`` is False."""
     for name in list(os.environ):
-        if name.startswith(("AZURE_", "IDENTITY_", "MSI_", "KEY_VAULT", "AzureWebJobs", "WHOOP_RATE", "FITBIT_RATE")):
+        azure = name.startswith(("AZURE_", "IDENTITY_", "MSI_", "KEY_VAULT", "AzureWebJobs"))
+        if azure or name.endswith("_RATE_LIMITS"):
             del os.environ[name]
     env = {
         "AzureWebJobsStorage": storage,

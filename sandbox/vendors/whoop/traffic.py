@@ -10,6 +10,11 @@ On top of the uploads, changes a member's day brings:
 - one main sleep in ten is edited by its member 2-10 hours later (a revision, notified);
 - one workout in twelve is deleted 1-6 hours after its upload (``workout.deleted``).
 
+The interface every twin's traffic module has (``bench.reach`` reads it): ``TYPES`` (the types checked against
+the ground truth), ``NOTIFIED_ENDPOINTS`` (the twin's routes only notification work reads), ``Change``,
+``changes_between`` and ``notification_request`` (the signed request for one of a change's notifications, made
+where the twin is).
+
 Every change is a `Change`: when it happens, what the twin must do then (nothing for an upload: the record
 appears at its upload time by itself; a revision or a deletion otherwise) and which notifications it sends.
 A revision of a day's sleeps or workouts changes every record of that type and day (the twin revises by day), so
@@ -21,9 +26,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sandbox.data import ONE_DAY, day_uuid, rng
+from sandbox.notify import NotificationRequest
 from sandbox.vendors.whoop.data import (
     _FIRST_WORKOUT,
     _NAP,
@@ -35,6 +41,15 @@ from sandbox.vendors.whoop.data import (
     cycle_id,
     main_sleep_id,
 )
+from sandbox.vendors.whoop.notify import signed_whoop, whoop_event
+
+if TYPE_CHECKING:
+    from sandbox.core import Sandbox
+
+VENDOR = "whoop"
+TYPES = ("cycle", "sleep", "recovery", "workout")
+NOTIFIED_ENDPOINTS = frozenset({"sleep_by_id", "workout_by_id", "cycle_recovery", "cycle_by_id"})
+REVISE_HISTORY = True  # the history before the day is scored (revised once), as members' past days are
 
 Action = Literal["upload", "revise", "delete"]
 SCORE_MINUTES = (10.0, 40.0)
@@ -149,3 +164,14 @@ def _cycle_revisions(r: random.Random, user: str, day: date, created: datetime) 
         changes.append(Change(at, user, "revise", "cycle", day, (str(cycle_id(user, day)),), ()))
         at += timedelta(hours=r.uniform(*CYCLE_REVISION_HOURS))
     return changes
+
+
+def notification_request(
+    box: Sandbox, change: Change, note: tuple[str, str], client_secret: str
+) -> NotificationRequest:
+    """WHOOP's signed event for one of `change`'s notifications ((event type, event id))."""
+    event_type, event_id = note
+    headers, body = signed_whoop(
+        client_secret, whoop_event(int(box.vendor_user_id(VENDOR, change.user)), event_type, event_id)
+    )
+    return NotificationRequest("POST", headers, {}, body)
