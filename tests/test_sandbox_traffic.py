@@ -1,10 +1,11 @@
-"""The Oura and Withings twins' days of changes (``sandbox/vendors/<name>/traffic.py``, which ``bench.reach``
+"""Every twin's day of changes (``sandbox/vendors/<name>/traffic.py``, which ``bench.reach``
 plays): every upload is a record the twin starts serving at that moment, every change's notification is a request
 the app's intake accepts and queues, and a day holds what a member's day brings."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -13,12 +14,13 @@ from types import ModuleType
 import pytest
 
 from sandbox import Sandbox
+from sandbox.vendors import twins
 from shared.app_context import AppContext
 from tests.conftest import FakeClock
 
 START = datetime(2025, 3, 15, tzinfo=UTC)
 USERS = [f"member-{i}" for i in range(4)]
-VENDORS = ("oura", "withings")
+VENDORS = sorted(name for name in twins() if importlib.util.find_spec(f"sandbox.vendors.{name}.traffic"))
 
 
 def traffic(vendor: str) -> ModuleType:
