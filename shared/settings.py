@@ -52,6 +52,15 @@ def _vendor_settings(vendor: Vendor) -> list[Setting]:
             f"{title} granted the app more.",
         ),
     ]
+    if vendor.app_rate_limits is not None:
+        items.append(
+            Setting(
+                f"{prefix}_APP_RATE_LIMITS",
+                vendor.app_rate_limits,
+                f"{title}'s app-wide limit layer (all users together) as requests/seconds, comma-separated (empty: "
+                f"{title} publishes no number; a 429 from that layer still pauses every {title} connection).",
+            )
+        )
     items += [
         Setting(f"{prefix}_{key}", url, f"{title} {key.lower().replace('_', ' ')}.") for key, url in vendor.urls.items()
     ]
@@ -191,6 +200,8 @@ class VendorSettings:
     urls: Mapping[str, str]
     rate_limits: tuple[RateLimit, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)  # the package's own settings, by key
+    # a second, app-wide layer for a vendor that has two (None: one layer, ``rate_limits``)
+    app_rate_limits: tuple[RateLimit, ...] | None = None
 
     def url(self, key: str) -> str:
         return self.urls[key]
@@ -349,8 +360,15 @@ def _vendors(reader: _Reader) -> dict[str, VendorSettings]:
             raise SettingsError(f"{prefix}_CLIENT_SECRET is not set but {name} is enabled")
         urls = {key: reader.url(f"{prefix}_{key}") for key in VENDOR_URL_DEFAULTS[name]}
         extra = {item.key: reader.text(f"{prefix}_{item.key}") for item in registered[name].settings}
+        two_layers = registered[name].app_rate_limits is not None
         enabled_vendors[name] = VendorSettings(
-            name, client_id, secret, urls, reader.rate_limits(f"{prefix}_RATE_LIMITS"), extra
+            name,
+            client_id,
+            secret,
+            urls,
+            reader.rate_limits(f"{prefix}_RATE_LIMITS"),
+            extra,
+            reader.rate_limits(f"{prefix}_APP_RATE_LIMITS") if two_layers else None,
         )
     return enabled_vendors
 

@@ -6,12 +6,15 @@ is answered, a signed notification lands the document it names, a forged one is 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 import requests
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient
 from azure.functions import QueueMessage
 from azure.functions.timer import TimerRequest
 
@@ -26,6 +29,8 @@ from shared.app_context import get_context
 from shared.cli import main as cli_main
 from shared.pull.jobs import BACKFILL_QUEUE, PullJob
 from shared.pull.puller import PullStatus
+from shared.pull.vendor_api import ConnectionApi
+from shared.vendors.oura.oauth import SPEC
 from shared.vendors.oura.subscriptions import WANTED
 from tests.vendors.kit import connect_user
 from tests.vendors.test_notifications import deliver, landed, work_queued
@@ -222,3 +227,49 @@ def test_a_429_pauses_for_its_retry_after_and_the_pull_still_lands_everything(
     assert landed("oura", "daily_sleep", user) == want and len(want) == 60
     assert sandbox.limit_exceeded("oura") >= 1, "the twin never refused: the test proves nothing"
     assert elapsed < 15, f"the pauses took {elapsed:.0f}s"
+
+
+def app_paused(table: TableClient) -> bool:
+    try:
+        return bool(table.get_entity("oura", "app").get("paused_until"))
+    except ResourceNotFoundError:
+        return False
+
+
+def test_a_429_from_the_app_layer_pauses_every_oura_connection_not_only_the_one_that_met_it(
+    oura_env: dict[str, str], sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Oura's per-application layer caps all users together; its 429 says so (``X-RateLimit-Tier``). The pause
+    it asks for is the app's (budget key "app"): another connection waits it out instead of meeting a 429 of its
+    own, so a busy app spends one refused request per window, not one per connection."""
+    monkeypatch.setenv("RATE_LIMIT_MARGIN_SECONDS", "0")
+    app_context.reset_context()
+    ctx = get_context()
+    first, second = "oura-app-1", "oura-app-2"
+    for user in (first, second):
+        connect_user("oura", user)
+    sandbox.data_quirks["oura"].update(app_limit=2, app_window=4)  # 2 requests per 4 s of all users together
+    apis = {
+        user: ConnectionApi(ctx.settings, ctx.tokens, ctx.budget, ctx.http, "oura", user) for user in (first, second)
+    }
+    path = "/v2/usercollection/personal_info"
+    while time.time() % 4 > 0.5:  # start early in a window of the twin's app layer
+        time.sleep(0.05)
+    apis[first].get(path)
+    apis[first].get(path)  # the window is full
+    met = threading.Thread(target=apis[second].get, args=(path,))  # meets the app layer's 429, waits, is served
+    met.start()
+    deadline = time.monotonic() + 3
+    while not app_paused(ctx.budget.table) and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the 429 has paused the app's budget
+    apis[first].get(path)  # during the pause: waits for the next window instead of sending into the full one
+    met.join(timeout=10)
+    refused = [r for r in sandbox.requests("oura", "personal_info") if r.status == 429]
+    assert len(refused) == 1, f"{len(refused)} requests met the app layer's 429"
+    assert apis[first].waited_seconds > 1 and apis[second].waited_seconds > 1
+
+
+def test_the_tier_of_a_429_says_which_layer_paused() -> None:
+    assert SPEC.rate_limit_layer({"X-RateLimit-Tier": "application"}) == "app"
+    assert SPEC.rate_limit_layer({"X-RateLimit-Tier": "access_token"}) == "user"
+    assert SPEC.rate_limit_layer({}) is None

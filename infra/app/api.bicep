@@ -269,6 +269,7 @@ var appSettings = {
   OURA_REVOKE_URL: 'https://api.ouraring.com/oauth/revoke'
   OURA_API_BASE_URL: 'https://api.ouraring.com'
   OURA_RATE_LIMITS: '5000/300'
+  OURA_APP_RATE_LIMITS: ''
   OURA_MAX_USERS: '10' // 0 once Oura approved the app
   OURA_VERIFICATION_TOKEN: '' // set with appSettingOverrides (or a Key Vault reference) before creating Oura webhook subscriptions
 }

@@ -214,6 +214,21 @@ class RateBudget:
         Raises ``OutOfTime`` instead of waiting past ``deadline`` (epoch seconds)."""
         if not limits:
             return 0.0
+        return self._acquire(vendor, key, limits, priority, deadline)
+
+    def wait_out_pause(self, vendor: str, key: str, deadline: float = math.inf) -> float:
+        """For a limit layer with no published number: take no slot, but wait while the vendor's answers paused
+        ``key`` (``observe``); returns the seconds waited, or raises ``OutOfTime`` past ``deadline``."""
+        started = self.clock()
+        while (wait := self._read(vendor, key).paused_until - self.now()) > 0:
+            if self.clock() + wait > deadline:
+                raise OutOfTime(f"{vendor}/{key}", wait)
+            self.sleep(min(wait, MAX_NAP) + random.uniform(0.0, WAKE_SPREAD))
+        return self.clock() - started
+
+    def _acquire(
+        self, vendor: str, key: str, limits: Sequence[RateLimit], priority: Priority, deadline: float
+    ) -> float:
         started = self.clock()
         lost = 0  # updates lost in a row to other workers
         while True:

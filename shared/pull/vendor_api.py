@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0)
+APP_KEY = "app"  # the budget key of an app-wide limit layer
 
 
 class DataCallFailed(Exception):
@@ -84,7 +85,9 @@ class ConnectionApi:
         spec = self.spec = spec_for(vendor)
         self.remaining_headers, self.reset_headers = spec.rate_limit_remaining_headers, spec.rate_limit_reset_headers
         scope = spec.rate_limit_scope
-        self.budget_key = "app" if scope == "app" else connection_digest(vendor, user_id)
+        self.budget_key = APP_KEY if scope == "app" else connection_digest(vendor, user_id)
+        # a vendor with two layers (each user and the app): the app's, under the key "app" (None: one layer)
+        self.app_limits = settings.vendor(vendor).app_rate_limits if scope == "user" else None
         self.requests_sent = 0
         self.waited_seconds = 0.0
 
@@ -109,6 +112,12 @@ class ConnectionApi:
         renewed = False
         failure: DataCallFailed | None = None
         for attempt in range(MAX_ATTEMPTS):
+            if self.app_limits:
+                self.waited_seconds += self.budget.acquire(
+                    self.vendor, APP_KEY, self.app_limits, self.priority, self.deadline
+                )
+            elif self.app_limits is not None:  # no number published: only the app layer's 429s pause
+                self.waited_seconds += self.budget.wait_out_pause(self.vendor, APP_KEY, self.deadline)
             self.waited_seconds += self.budget.acquire(
                 self.vendor, self.budget_key, self.limits, self.priority, self.deadline
             )
@@ -167,9 +176,10 @@ class ConnectionApi:
         reset = _number(headers, *self.reset_headers)
         retry_after = _number(headers, "Retry-After")
         if status == 429 or (remaining is not None and remaining <= 0):
+            layer = self.spec.rate_limit_layer(headers) if self.app_limits is not None else None
             self.budget.observe(
                 self.vendor,
-                self.budget_key,
+                APP_KEY if layer == "app" else self.budget_key,
                 status=status,
                 remaining=None if remaining is None else int(remaining),
                 reset_seconds=reset,

@@ -181,6 +181,11 @@ class VendorSpec:
         value = body.get("user_id")
         return None if value in (None, "") else str(value)
 
+    def rate_limit_layer(self, headers: Mapping[str, str]) -> Literal["app", "user"] | None:
+        """For a vendor with two limit layers (``Vendor.app_rate_limits``): which one a 429 came from, from its
+        headers (None: not said; the vendor's ``rate_limit_scope`` is paused)."""
+        return None
+
     def legacy_user_id(self, body: Mapping[str, Any]) -> str | None:
         """The id the same person had at the vendor this one succeeds (``Vendor.succeeds``), in the answer of
         ``profile_path``; None when the vendor gives none."""

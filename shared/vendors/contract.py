@@ -50,6 +50,9 @@ class Vendor:
       (``shared.notify.model.Notifications``); None for a vendor that sends none.
     - ``notified_types``: the data types its notifications bring in (the pull planner reconciles them less often
       while a connection's notifications flow); the others are pulled within ``PULL_FRESHNESS_HOURS``.
+    - ``app_rate_limits``: for a vendor whose limits count each user *and* the app (two layers): the app-wide
+      layer's ``requests/seconds`` pairs ("" when the vendor publishes no number: nothing is paced, but a 429 the
+      vendor says came from the app layer, ``oauth.rate_limit_layer``, pauses every connection); None: one layer.
     - ``succeeds``: the retired vendor whose connections this one takes over (matched through
       ``oauth.legacy_user_id``); None for most.
     - ``subscriptions``: webhook subscriptions the app creates and renews itself through the vendor's API
@@ -74,6 +77,7 @@ class Vendor:
     notifications: Notifications | None = None
     notified_types: frozenset[str] = frozenset()
     succeeds: str | None = None
+    app_rate_limits: str | None = None
     subscriptions: Subscriptions | None = None
     commands: Callable[[Any], None] | None = None
     user_cap_setting: str | None = None

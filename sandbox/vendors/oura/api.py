@@ -12,7 +12,8 @@ daily summaries, sleep periods, stress, resilience and VO2 max, ``spo2Daily``, `
 
 Rate limits (spec ``info.description``): per access token and per application, numbers unpublished; the twin
 counts per user (the token layer) over 300 s with the community's 5000. A refusal is 429 with ``Retry-After`` and
-``X-RateLimit-{Limit,Window,Reset,Tier}`` (Reset a Unix epoch); successful answers carry no rate headers.
+``X-RateLimit-{Limit,Window,Reset,Tier}`` (Reset a Unix epoch); successful answers carry no rate headers. The
+per-application layer (``AppLayer``) is off unless a test sets the quirk ``app_limit``.
 Webhook subscriptions: ``webhooks``.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
@@ -28,15 +30,18 @@ from datetime import UTC, date, datetime
 from sandbox.context import DataContext
 from sandbox.data import Record, Snapshot, days_ascending, rng
 from sandbox.data_guard import DataHandler, Guard, bad_request, not_found
+from sandbox.endpoints import error_reply
 from sandbox.ratelimit import RateRule, Usage
 from sandbox.server import Reply, Request, Route, json_reply
+from sandbox.vendors import OAuthError
 from sandbox.vendors.oura.data import OURA_DATA
 from sandbox.vendors.oura.oauth import OURA
 from sandbox.vendors.oura.webhooks import webhook_routes
 
 PAGE_SIZE = 25
 ROW_PAGE_SIZE = 1000
-QUIRKS = {"page_size": PAGE_SIZE, "row_page_size": ROW_PAGE_SIZE}
+# app_limit: requests per app_window seconds of all users together (the per-application layer; 0: off)
+QUIRKS = {"page_size": PAGE_SIZE, "row_page_size": ROW_PAGE_SIZE, "app_limit": 0, "app_window": 300}
 BASE = "/v2/usercollection"
 DOCUMENTS: dict[str, tuple[str, str]] = {
     "daily_activity": ("daily_activity", "daily"),
@@ -105,20 +110,63 @@ def _instant(params: dict[str, str], name: str) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+class AppLayer:
+    """The per-application layer (spec ``info.description``: "caps the aggregate traffic across all of an
+    application's end-user tokens"): a fixed window over every user's requests, off unless the quirk
+    ``app_limit`` sets one; a refusal is 429 with ``Retry-After`` and ``X-RateLimit-Tier: application``."""
+
+    def __init__(self, ctx: DataContext) -> None:
+        self.ctx = ctx
+        self.lock = threading.Lock()
+        self.window: tuple[int, int] = (0, 0)  # (window index, requests in it)
+        self.refused = 0
+
+    def wrap(self, handler: DataHandler) -> DataHandler:
+        def serve(request: Request, snap: Snapshot) -> Reply:
+            refusal = self.admit()
+            return refusal if refusal is not None else handler(request, snap)
+
+        return serve
+
+    def admit(self) -> Reply | None:
+        quirks = self.ctx.quirks.get("oura", {})
+        limit, length = quirks.get("app_limit", 0), max(1, quirks.get("app_window", QUIRKS["app_window"]))
+        if limit <= 0:
+            return None
+        now = time.time()
+        with self.lock:
+            index = int(now // length)
+            count = self.window[1] + 1 if self.window[0] == index else 1
+            self.window = (index, count)
+            if count <= limit:
+                return None
+            self.refused += 1
+        reset = (index + 1) * length - now
+        headers = {
+            "Retry-After": str(max(1, math.ceil(reset))),
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Window": str(length),
+            "X-RateLimit-Reset": str(int(now + reset)),
+            "X-RateLimit-Tier": "application",
+        }
+        return error_reply(OURA, OAuthError("rate_limited", "Too many requests."), headers)
+
+
 class OuraApi:
     def __init__(self, ctx: DataContext) -> None:
         self.ctx = ctx
+        self.app_layer = AppLayer(ctx)
         self.guard = Guard(OURA, ctx, RATE.key)
 
     def routes(self) -> list[Route]:
         routes = []
         for segment, (kind, scope) in DOCUMENTS.items():
-            routes.append(self.guard.route("GET", f"{BASE}/{segment}", kind, scope, self.documents(kind)))
-            routes.append(
-                self.guard.route("GET", f"{BASE}/{segment}/{{document_id}}", f"{kind}_by_id", scope, self.one(kind))
-            )
-        routes.append(self.guard.route("GET", f"{BASE}/heartrate", "heartrate", "heartrate", self.heartrate))
-        routes.append(self.guard.route("GET", f"{BASE}/personal_info", "personal_info", "personal", self.personal))
+            documents, one = self.app_layer.wrap(self.documents(kind)), self.app_layer.wrap(self.one(kind))
+            routes.append(self.guard.route("GET", f"{BASE}/{segment}", kind, scope, documents))
+            routes.append(self.guard.route("GET", f"{BASE}/{segment}/{{document_id}}", f"{kind}_by_id", scope, one))
+        heartrate, personal = self.app_layer.wrap(self.heartrate), self.app_layer.wrap(self.personal)
+        routes.append(self.guard.route("GET", f"{BASE}/heartrate", "heartrate", "heartrate", heartrate))
+        routes.append(self.guard.route("GET", f"{BASE}/personal_info", "personal_info", "personal", personal))
         return routes + webhook_routes(self.ctx)
 
     def _quirk(self, name: str) -> int:

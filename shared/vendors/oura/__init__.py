@@ -7,11 +7,10 @@ answer for the eleventh, so the app counts for itself: with ``OURA_MAX_USERS`` (
 connect link for one user more is refused with a 403 that says why and what to do, before anyone consents.
 
 Rate limits: two layers, per access token and per application, numbers unpublished. The per-token layer is the
-budget (``OURA_RATE_LIMITS``, per user, the community's 5000 per 5 minutes). The per-app layer has no number to
-pace against; a 429 from it (``X-RateLimit-Tier``) carries ``Retry-After``, which pauses the connection that met
-it, and the request is retried after it. Each other connection meets at most one such 429 per window before it
-pauses too, so one budget layer suffices while the app layer's number is unknown; an app-wide budget key would
-be needed only once Oura publishes one (and the unapproved app's 10 users bound the waste meanwhile)."""
+budget per user (``OURA_RATE_LIMITS``, the community's 5000 per 5 minutes); the per-app layer is
+``OURA_APP_RATE_LIMITS`` (empty: Oura publishes no number, nothing is paced against it). A 429 carries
+``Retry-After`` and ``X-RateLimit-Tier``: one from the app layer pauses every Oura connection (the app's budget key)
+for its Retry-After, one from the token layer only the connection that met it."""
 
 from shared.vendors.contract import Vendor, VendorSetting
 from shared.vendors.oura.curated import MAPPERS
@@ -33,6 +32,7 @@ VENDOR = Vendor(
     # two layers, per token and per app, numbers unpublished; the community reports 5000 per 5 minutes per token.
     # A 429 (either layer) pauses the budget for its Retry-After.
     rate_limits="5000/300",
+    app_rate_limits="",  # the app layer: no published number (OURA_APP_RATE_LIMITS sets one Oura grants)
     data=OURA,
     curated=MAPPERS,
     notifications=NOTIFICATIONS,

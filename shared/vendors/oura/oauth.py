@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from shared.vendors.base import VendorSpec
 
@@ -28,6 +28,16 @@ class OuraSpec(VendorSpec):
     def profile_user_id(self, body: Mapping[str, Any]) -> str | None:
         value = body.get("id")
         return None if value in (None, "") else str(value)
+
+    def rate_limit_layer(self, headers: Mapping[str, str]) -> Literal["app", "user"] | None:
+        """``X-RateLimit-Tier`` "identifies which limit was exceeded" (spec ``info.description``); its values are
+        not listed, so any naming the application is the app layer, any naming the token (or user) the user's."""
+        tier = (headers.get("X-RateLimit-Tier") or "").strip().lower()
+        if "app" in tier:
+            return "app"
+        if "token" in tier or "user" in tier:
+            return "user"
+        return None
 
 
 SPEC = OuraSpec(
