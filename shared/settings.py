@@ -161,7 +161,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "SWEEP_SHARDS",
-        "16",
+        "64",
         "Shards per vendor of the rotation and pull sweeps: one queue message each, swept by its own worker.",
     ),
     Setting(
@@ -242,7 +242,7 @@ class Settings:
     pull_lookback_days: int = 3
     pull_run_seconds: float = 420.0
     pull_spread_seconds: int = 3000
-    sweep_shards: int = 16
+    sweep_shards: int = 64
     pull_freshness_hours: int = 24
     pull_notified_freshness_hours: int = 72
     pull_snapshot_freshness_hours: int = 168

@@ -255,6 +255,9 @@ class ShardWorker:
 
     def run(self, shard: Shard) -> ShardResult:
         result = ShardResult()
+        if self._empty(shard):  # nothing to send, now or on any rerun: no progress row needed
+            result.done = True
+            return result
         keys = shard.progress_keys
         claimed = self._claim(keys)
         if claimed is None:
@@ -316,6 +319,20 @@ class ShardWorker:
         state.etag = str(meta.get("etag") or "")
 
     # -- the work ------------------------------------------------------------------------------------------------
+    def _empty(self, shard: Shard) -> bool:
+        """Whether the shard's slice holds no row at all (one query for a key; most shards of a small registry)."""
+        clauses, params = ["PartitionKey eq @vendor"], {"vendor": shard.vendor}
+        if shard.lo:
+            clauses.append("RowKey ge @lo")
+            params["lo"] = shard.lo
+        if shard.hi:
+            clauses.append("RowKey lt @hi")
+            params["hi"] = shard.hi
+        pages = self.listing.query_entities(
+            " and ".join(clauses), parameters=params, select=["RowKey"], results_per_page=1
+        ).by_page()
+        return next((False for page in pages for _ in page), True)
+
     def _rows(self, shard: Shard, after: str) -> Iterator[Connection]:
         clauses = ["PartitionKey eq @vendor"]
         params = {"vendor": shard.vendor}
