@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
 from bench.azurite_table import BulkTables
 from sandbox.azurite import Azurite
@@ -112,7 +112,13 @@ def sweep(ctx: AppContext, name: str, work_queue: str, shard_workers: int) -> Ru
     results: list[Any] = []
 
     def work(message: Any) -> Any:
-        result = ctx.sweeps.work_shard(message.content)
+        for attempt in range(5):  # a failed run is delivered again (the queue's retry), at once here
+            try:
+                result = ctx.sweeps.work_shard(message.content)
+                break
+            except AzureError:
+                if attempt == 4:
+                    raise
         shards.delete_message(message)
         return result
 
