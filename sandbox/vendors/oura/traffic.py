@@ -18,12 +18,13 @@ notifies each one of that day that exists by then.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from sandbox.data import ONE_DAY, Record, Snapshot, rng
 from sandbox.notify import NotificationRequest
+from sandbox.traffic import Change
+from sandbox.traffic import changes_between as every_change
 from sandbox.vendors.oura.data import ALL_DAY, OURA_DATA
 from sandbox.vendors.oura.notify import WEBHOOK_TYPES, oura_event, signed_oura
 
@@ -49,25 +50,10 @@ WARM_NOTIFY_HOURS = 14.0
 """The twin's collections serve a local day only once it is a UTC day: documents of a day ahead of UTC shown in the
 hours before the start are landed in the warm-up from their ``create`` events, as they would have been."""
 REVISE_HISTORY = False  # the twin's values (and some times) follow a day's revisions: the history is left as made
-Action = Literal["upload", "revise", "delete"]
 SYNC_REVISION_HOURS = (3.0, 5.0)
 SLEEP_EDIT_SHARE, SLEEP_EDIT_HOURS = 0.10, (2.0, 10.0)
 WORKOUT_DELETE_SHARE, WORKOUT_DELETE_HOURS = 1 / 12, (1.0, 6.0)
 _FAR = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change at the vendor: at `at` (UTC), `action` on `data_type` of local `day`, changing the documents
-    `record_ids`, and the events Oura sends for it as (event type, object id) pairs."""
-
-    at: datetime
-    user: str
-    action: Action
-    data_type: str
-    day: date
-    record_ids: tuple[str, ...]
-    notifications: tuple[tuple[str, str], ...]
 
 
 def _snapshot(user: str, now: datetime) -> Snapshot:
@@ -128,14 +114,8 @@ def _revision(
 
 
 def changes_between(users: list[str], start: datetime, end: datetime) -> list[Change]:
-    """Every user's changes in [start, end), oldest first (local days from two days before `start` on)."""
-    found: list[Change] = []
-    for user in users:
-        day = start.date() - 2 * ONE_DAY
-        while day <= end.date() + 2 * ONE_DAY:
-            found += day_changes(user, day, start, end)
-            day += ONE_DAY
-    return sorted(found, key=lambda c: c.at)
+    """Every user's changes in [start, end), oldest first."""
+    return every_change(users, start, end, day_changes)
 
 
 def notification_request(

@@ -26,10 +26,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from sandbox.data import ONE_DAY, day_uuid, rng
 from sandbox.notify import NotificationRequest
+from sandbox.traffic import Change
+from sandbox.traffic import changes_between as every_change
 from sandbox.vendors.whoop.data import (
     _FIRST_WORKOUT,
     _NAP,
@@ -51,26 +53,10 @@ TYPES = ("cycle", "sleep", "recovery", "workout")
 NOTIFIED_ENDPOINTS = frozenset({"sleep_by_id", "workout_by_id", "cycle_recovery", "cycle_by_id"})
 REVISE_HISTORY = True  # the history before the day is scored (revised once), as members' past days are
 
-Action = Literal["upload", "revise", "delete"]
 SCORE_MINUTES = (10.0, 40.0)
 CYCLE_REVISION_HOURS = (3.0, 5.0)
 SLEEP_EDIT_SHARE, SLEEP_EDIT_HOURS = 0.10, (2.0, 10.0)
 WORKOUT_DELETE_SHARE, WORKOUT_DELETE_HOURS = 1 / 12, (1.0, 6.0)
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change at the vendor: at `at` (UTC), `action` on `data_type` of local `day`, changing the records
-    `record_ids` (as the app lands them: text), and the notifications WHOOP sends for it as
-    (event type, event id) pairs (``recovery.updated`` names the sleep)."""
-
-    at: datetime
-    user: str
-    action: Action
-    data_type: str
-    day: date
-    record_ids: tuple[str, ...]
-    notifications: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -107,15 +93,8 @@ def day_changes(user: str, day: date, start: datetime, end: datetime) -> list[Ch
 
 
 def changes_between(users: list[str], start: datetime, end: datetime) -> list[Change]:
-    """Every user's changes in [start, end), oldest first (local days from the day before `start` on)."""
-    first, last = start.date() - 2 * ONE_DAY, end.date() + 2 * ONE_DAY
-    found = []
-    for user in users:
-        day = first
-        while day <= last:
-            found += day_changes(user, day, start, end)
-            day += ONE_DAY
-    return sorted(found, key=lambda c: c.at)
+    """Every user's changes in [start, end), oldest first."""
+    return every_change(users, start, end, day_changes)
 
 
 def _uploads(user: str, day: date) -> list[_Upload]:

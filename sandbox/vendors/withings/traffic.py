@@ -15,12 +15,13 @@ that type and day (the twin revises by day).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from sandbox.data import ONE_DAY, Record, Snapshot, rng
+from sandbox.data import Record, Snapshot, rng
 from sandbox.notify import NotificationRequest
+from sandbox.traffic import Change
+from sandbox.traffic import changes_between as every_change
 from sandbox.vendors.withings.data import SYNC, WITHINGS_DATA
 from sandbox.vendors.withings.notify import notification
 
@@ -32,23 +33,8 @@ TYPES = ("measure", "sleep", "heart")
 NOTIFIED_ENDPOINTS: frozenset[str] = frozenset()
 """The twin's routes only notification work reads: none (a notification asks for a pull of its days)."""
 REVISE_HISTORY = False  # the twin's values (and some times) follow a day's revisions: the history is left as made
-Action = Literal["upload", "revise", "delete"]
 REVISIONS = {"sleep": (0.25, (1.0, 4.0)), "measure": (0.10, (2.0, 8.0))}
 _FAR = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change at the vendor: at `at` (UTC), `action` on `data_type` of local `day`, changing the records
-    `record_ids`, and the notifications Withings sends for it (one per change: its appli and day)."""
-
-    at: datetime
-    user: str
-    action: Action
-    data_type: str
-    day: date
-    record_ids: tuple[str, ...]
-    notifications: tuple[tuple[str, str], ...]
 
 
 def _records(kind: str, user: str, day: date) -> list[Record]:
@@ -72,14 +58,8 @@ def day_changes(user: str, day: date, start: datetime, end: datetime) -> list[Ch
 
 
 def changes_between(users: list[str], start: datetime, end: datetime) -> list[Change]:
-    """Every user's changes in [start, end), oldest first (local days from two days before `start` on)."""
-    found: list[Change] = []
-    for user in users:
-        day = start.date() - 2 * ONE_DAY
-        while day <= end.date() + 2 * ONE_DAY:
-            found += day_changes(user, day, start, end)
-            day += ONE_DAY
-    return sorted(found, key=lambda c: c.at)
+    """Every user's changes in [start, end), oldest first."""
+    return every_change(users, start, end, day_changes)
 
 
 def notification_request(
