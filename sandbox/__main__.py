@@ -7,6 +7,7 @@ env file), then serves until Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 
 from sandbox.core import Sandbox
@@ -21,6 +22,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _arguments(argv)
+    # Ctrl-C stops it even when its parent left SIGINT ignored (a background job: Python then installs no handler)
+    # or blocked (the mask is inherited); SIGTERM stops it the same way
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # a mask is inherited too
     sandbox = Sandbox(latency=arguments.latency, port=arguments.port).start()
     try:
         print(sandbox.base_url)

@@ -586,7 +586,7 @@ def test_python_dash_m_sandbox_prints_the_settings() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            process.communicate(timeout=30)  # a loaded CI machine (the suite runs in parallel) is slow to tear down
+            process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
