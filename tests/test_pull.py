@@ -28,6 +28,7 @@ from shared.pull.backfill import BackfillRequest
 from shared.pull.jobs import BACKFILL_QUEUE, LIVE_QUEUE, PullJob
 from shared.pull.puller import PullOutcome, PullStatus
 from shared.registry import Status
+from shared.settings import load_settings
 from tests.conftest import ROOT
 from tests.sweeping import run_shards
 
@@ -175,8 +176,11 @@ def test_a_revised_record_is_overwritten_and_its_curated_lines_follow(
 
 
 def test_curated_lines_that_never_came_are_written_by_the_next_pull_though_the_raw_records_are_unchanged(
-    ctx: AppContext, seed: Any
+    app_env: dict[str, str], seed: Any
 ) -> None:
+    # a lookback of 5 days holds two scored recoveries at any hour (just after UTC midnight the newest are not)
+    ctx = AppContext(load_settings({**app_env, "PULL_LOOKBACK_DAYS": "5"}))
+    ctx.ensure_resources()
     seed("whoop", "u-cur")
     live_pull(ctx, "whoop", "u-cur")
     raw = landed(ctx, "whoop", "recovery", "u-cur")
