@@ -4,7 +4,7 @@ dates, live (the hourly pull, which moves the watermark) or one chunk of a backf
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
 
@@ -44,7 +44,7 @@ class PullJob:
         return replace(self, first=first)
 
     def message(self) -> str:
-        data: dict[str, Any] = asdict(self)
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}  # flat: no asdict deep copy
         data.update(first=self.first.isoformat(), last=self.last.isoformat(), priority=self.priority.value)
         return json.dumps(data, separators=(",", ":"))
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.pull.jobs import LIVE_QUEUE, PullJob
+from shared.pull.jobs import LIVE_QUEUE
 from shared.pull.planner import live_jobs
 from shared.pull.pull_state import ACTIVITY_TABLE, PullStateStore, TypeState
+from shared.pull.rate_budget import RateBudget
 from shared.registry import USABLE, Connection
 from shared.settings import Settings
 from shared.sweep import Outgoing, Shard
@@ -45,15 +46,19 @@ class PullSweep:
     name: str = "pull"
     period_seconds: int = PULL_PERIOD_SECONDS
     columns: tuple[str, ...] = ("status", "scopes", "granted_scopes")
-    jobs: Callable[[Settings, PullStateStore, Connection], list[PullJob]] = field(
-        default=lambda settings, state, connection: list(live_jobs(settings, state, connection))
-    )
+    budget: RateBudget | None = None  # the rate budget the planner reads (None: the app's, made per chunk)
 
     def prepare(self, connections: list[Connection]) -> PullSweep:
-        """This kind with the chunk's pull state and notification times read in one go."""
+        """This kind with the chunk's pull state and notification times read in one go, and one rate budget
+        client for the chunk's plans (not one per connection)."""
         if not connections:
             return self
-        return replace(self, state=ChunkState(self.state, connections))
+        budget = self.budget or RateBudget(
+            self.state.tables,
+            self.settings.rate_limit_margin_seconds,
+            reserve_percent=self.settings.pull_budget_reserve_percent,
+        )
+        return replace(self, state=ChunkState(self.state, connections), budget=budget)
 
     def messages(self, connection: Connection, shard: Shard) -> list[Outgoing]:
         if connection.status not in USABLE or connection.vendor not in self.enabled:
@@ -63,7 +68,7 @@ class PullSweep:
         delay = max(0, int(offset - late))
         return [
             Outgoing(LIVE_QUEUE, job.message(), job.data_type, delay)
-            for job in self.jobs(self.settings, self.state, connection)
+            for job in live_jobs(self.settings, self.state, connection, budget=self.budget)
         ]
 
 
