@@ -8,12 +8,13 @@ pull yet, ``--granted`` scopes), one written over HTTP and copied inside the emu
 inserted over HTTP against its whole partition: 30,000 rows of one partition took 224 s, 100,000 did not finish).
 Then, each timed from the timer's call to the last message sent:
 
-- bare: ``--rows`` messages written to a scratch queue by a pool of threads as wide as the shard workers'
-  together (``--shard-workers`` x ``shared.sweep.SEND_THREADS``), the most a sweep of this width could reach;
+- bare: as many messages as the sweep just measured sent, written to a scratch queue by a pool of threads as
+  wide as the shard workers' together (``--shard-workers`` x ``shared.sweep.SEND_THREADS``), the most a sweep of
+  this width could reach (the same count: each message Azurite holds makes the next write dearer);
 - sequential: the old timer's way (one ``send_message`` after another) over a sample, for comparison;
 - rotation: ``Sweeps.start("rotate")``, then every ``sweep-shards`` message worked by ``--shard-workers``
-  concurrent shard workers (as the Functions host takes queue messages in parallel): one ``rotate-jobs`` message
-  per connection;
+  concurrent shard workers, each taking the next message as soon as it is done (as the Functions host takes queue
+  messages in parallel): one ``rotate-jobs`` message per connection;
 - pull: the same with ``Sweeps.start("pull")``: the planner's jobs for each connection (one per due data type,
   a state read per connection), spread over the hour (visibility delays).
 
@@ -34,6 +35,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -128,9 +130,30 @@ def sweep(ctx: AppContext, name: str, work_queue: str, shard_workers: int) -> Ru
         shards.delete_message(message)
         return result
 
-    with ThreadPoolExecutor(max_workers=shard_workers) as pool:
-        while batch := list(shards.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=900)):
-            results.extend(pool.map(work, batch))
+    busy, guard = [0], threading.Lock()
+
+    def host() -> None:
+        """One of the host's concurrent invocations: the next shard message as soon as the last is done."""
+        while True:
+            with guard:
+                message = next(iter(shards.receive_messages(max_messages=1, visibility_timeout=900)), None)
+                if message is None and busy[0] == 0:
+                    return  # nothing queued and nobody working (who could still hand a continuation over)
+                busy[0] += message is not None
+            if message is None:
+                time.sleep(0.05)
+                continue
+            try:
+                results.append(work(message))
+            finally:
+                with guard:
+                    busy[0] -= 1
+
+    hosts = [threading.Thread(target=host) for _ in range(shard_workers)]
+    for thread in hosts:
+        thread.start()
+    for thread in hosts:
+        thread.join()
     seconds = time.perf_counter() - started
     sent = sum(r.sent for r in results)
     queued = ctx.storage.queue(work_queue).get_queue_properties().approximate_message_count or 0
@@ -191,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         pairs: list[tuple[Run, Run]] = []
         for name in [args.only] if args.only else sweeps:
             with fresh() as ctx:
-                base = bare(ctx, args.rows, threads)
-            show(base, base)
-            with fresh() as ctx:
                 run = sweep(ctx, name, sweeps[name], args.shard_workers)
+            with fresh() as ctx:  # as many messages as the sweep sent: each write costs Azurite more the more it holds
+                base = bare(ctx, run.messages, threads)
+            show(base, base)
             show(run, base)
             pairs.append((base, run))
     show(sequential_run, pairs[0][0])
@@ -204,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"100,000 connections ({scale}): " + ", ".join(wall))
     ratios = [f"{run.name.split()[0]} sweep {run.rate:.0f} msg/s = {run.rate / base.rate:.2f}x" for base, run in pairs]
     print(
-        f"KEY: {', '.join(ratios)} parallel bare writes measured just before each (target >= 0.8); "
+        f"KEY: {', '.join(ratios)} parallel bare writes of as many messages measured in the same run (target >= 0.8); "
         f"the old sequential timer {sequential_run.rate / pairs[0][0].rate:.2f}x; {args.rows:,} rows, whole bench "
         f"{(time.perf_counter() - bench_started) / 60:.1f} min"
     )

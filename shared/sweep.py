@@ -7,10 +7,12 @@ worker lists its slice and enqueues its connections' work in parallel, and resum
   (sweep, period, shard) in ``SWEEP_TABLE``: the last RowKey whose work is all sent, the messages sent past it
   (after a failure half-way through a chunk), done, and a claim (owner, lease) taken with an ETag.
 - Order: a shard lists its slice in RowKey order (the table's order), a chunk of rows at a time; the chunk's
-  messages go out in parallel; the progress row moves past the chunk before the next one starts. A send that
-  fails records exactly which messages went out, then the run fails and the queue retries it: the retry sends
-  only what is missing. A run that reaches its deadline stops between chunks and hands the rest to a new
-  message. Only a process killed while a chunk is in flight can send that chunk's messages again (at most
+  messages go out in parallel, and the next chunk's start while the progress row moves past the one before
+  (``IN_FLIGHT`` chunks at most: the send threads never wait for a progress write or a listing page). The
+  progress row moves past a chunk only when it and every chunk before it are sent. A send that fails records
+  exactly which messages went out, then the run fails and the queue retries it: the retry sends only what is
+  missing. A run that reaches its deadline stops between chunks and hands the rest to a new message. Only a
+  process killed while chunks are in flight can send their messages again (at most ``IN_FLIGHT`` x
   ``CHUNK_ROWS`` connections' worth): every message names its item (``tagged``) and its consumer claims the item
   once per period (``shared.sweep_once``), so a second copy is dropped before any vendor call.
 - Overlap: a second timer run (or a manual one) of the same period makes the same shards; a shard done is not
@@ -25,7 +27,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SWEEP_QUEUE", "SWEEP_TABLE", "Outgoing", "Shard", "ShardWorker", "SweepKind", "fan_out", "make_shards"]
 CHUNK_ROWS = 100  # rows whose messages go out together before the progress row moves
+IN_FLIGHT = 2  # chunks sending at once: one goes out while the progress row moves past the one before
 PAGE_ROWS = 1000  # rows per listing request (the table's maximum)
 SEND_THREADS = 16
 LEASE_SECONDS = 120.0  # a claim not renewed for this long is free to take (its worker died)
@@ -267,14 +270,25 @@ class ShardWorker:
         deadline = self.clock() + self.run_seconds
         try:
             with ThreadPoolExecutor(max_workers=self.threads) as pool:
-                for chunk in _chunks(self._rows(shard, state.after), CHUNK_ROWS):
-                    if self.clock() >= deadline:
-                        state.owner, state.lease_until = "", 0.0  # free for the continuation message
-                        self._write(keys, state)
-                        result.continued = True
-                        return result
-                    result.rows += len(chunk)
-                    result.sent += self._chunk(shard, keys, state, chunk, pool)
+                flight: list[_Chunk] = []
+                try:
+                    for rows in _chunks(self._rows(shard, state.after), CHUNK_ROWS):
+                        if self.clock() >= deadline:
+                            result.sent += self._settle(shard, keys, state, flight)
+                            state.owner, state.lease_until = "", 0.0  # free for the continuation message
+                            self._write(keys, state)
+                            result.continued = True
+                            return result
+                        result.rows += len(rows)
+                        flight.append(self._start(shard, state, rows, pool))
+                        if len(flight) >= IN_FLIGHT:
+                            result.sent += self._settle(shard, keys, state, flight[:1], flight[1:])
+                            del flight[:1]
+                except (AzureError, _LostClaim):  # what is still in flight is recorded before the run fails
+                    with contextlib.suppress(AzureError, _LostClaim):
+                        self._settle(shard, keys, state, [chunk for chunk in flight if not chunk.settled])
+                    raise
+                result.sent += self._settle(shard, keys, state, flight)
             state.done, state.owner, state.lease_until = True, "", 0.0
             self._write(keys, state)
             result.done = True
@@ -353,13 +367,11 @@ class ShardWorker:
             data.update(vendor=entity["PartitionKey"], user_id=entity["RowKey"])
             yield Connection.from_entity(data)
 
-    def _chunk(
-        self, shard: Shard, keys: tuple[str, str], state: _Progress, chunk: list[Connection], pool: ThreadPoolExecutor
-    ) -> int:
-        kind = self.kind.prepare(chunk)  # a failure here fails the run before anything of the chunk is sent
+    def _start(self, shard: Shard, state: _Progress, rows: list[Connection], pool: ThreadPoolExecutor) -> _Chunk:
+        """Plan and send one chunk's messages on the pool (each connection's work overlaps the others')."""
+        kind = self.kind.prepare(rows)  # a failure here fails the run before anything of the chunk is sent
 
         def one(connection: Connection) -> list[tuple[str, BaseException | None]]:
-            """Plan one connection's messages and send them (each connection's work overlaps the others')."""
             done: list[tuple[str, BaseException | None]] = []
             try:
                 items = kind.messages(connection, shard)
@@ -376,17 +388,33 @@ class ShardWorker:
                     done.append((mark, error))
             return done
 
-        outcomes = [pair for pairs in pool.map(one, chunk) for pair in pairs]
+        return _Chunk(rows, [pool.submit(one, connection) for connection in rows])
+
+    def _settle(
+        self, shard: Shard, keys: tuple[str, str], state: _Progress, chunks: list[_Chunk], later: Sequence[_Chunk] = ()
+    ) -> int:
+        """Wait for ``chunks`` (consecutive, oldest first) and move the progress row past them; returns the
+        messages they sent. When one of their sends failed, the chunks still in flight (``later``) are waited
+        for too, everything sent is recorded, and the first failure is raised (the retry sends only the rest)."""
+        if not chunks:
+            return 0
+        outcomes = [pair for chunk in chunks for future in chunk.futures for pair in future.result()]
+        if any(error is not None for _, error in outcomes):
+            chunks = [*chunks, *later]
+            outcomes = [pair for chunk in chunks for future in chunk.futures for pair in future.result()]
+        for chunk in chunks:
+            chunk.settled = True
+        rows = [connection for chunk in chunks for connection in chunk.rows]
         errors = [error for _, error in outcomes if error is not None]
         sent_marks = {mark for mark, error in outcomes if error is None}
         failed_rows = {mark.split("\t", 1)[0] for mark, error in outcomes if error is not None}
         if not failed_rows:
-            state.after, state.sent_past = chunk[-1].user_id, set()
+            state.after = rows[-1].user_id
         else:
-            first_failed = next(i for i, c in enumerate(chunk) if c.user_id in failed_rows)
+            first_failed = next(i for i, c in enumerate(rows) if c.user_id in failed_rows)
             if first_failed:
-                state.after = chunk[first_failed - 1].user_id
-            state.sent_past = {m for m in state.sent_past | sent_marks if m.split("\t", 1)[0] > state.after}
+                state.after = rows[first_failed - 1].user_id
+        state.sent_past = {m for m in state.sent_past | sent_marks if m.split("\t", 1)[0] > state.after}
         state.sent += len(sent_marks)
         state.lease_until = time.time() + LEASE_SECONDS
         if failed_rows:  # what went out is recorded: the shard is free for the retry at once
@@ -404,6 +432,13 @@ class ShardWorker:
             )
             raise errors[0]
         return len(sent_marks)
+
+
+@dataclass
+class _Chunk:
+    rows: list[Connection]
+    futures: list[Future[list[tuple[str, BaseException | None]]]]
+    settled: bool = False  # its outcome is in the progress row
 
 
 def _chunks(rows: Iterable[Connection], size: int) -> Iterator[list[Connection]]:
