@@ -147,6 +147,36 @@ def test_a_sweep_killed_half_way_resumes_without_duplicates_or_gaps(ctx: AppCont
     assert sorted(sent) == [f"whoop/{u}" for u in users] and set(sent.values()) == {1}
 
 
+def test_one_send_failing_in_a_chunk_while_the_next_chunk_goes_out_is_recorded_with_all_the_next_one_sent(
+    ctx: AppContext,
+) -> None:
+    """Chunks overlap (the next goes out while the one before is settled): a failure in the first is recorded with
+    everything the second sent, so the retry sends the failed message and the chunks never started, nothing else."""
+    users = user_ids(260)
+    seed_registry(ctx, "whoop", users)
+    queue = ctx.storage.queue(ROTATE_QUEUE)
+    shard = Shard("rotate", "2026-11-29T18:00Z", "whoop", 0, "", "", time.time())
+    unlucky = users[5]  # in the first chunk
+
+    def send(item: Outgoing) -> None:
+        queue.send_message(item.body)
+
+    def flaky(item: Outgoing) -> None:
+        if json.loads(item.body)["user_id"] == unlucky:
+            raise ServiceRequestError("one request lost")
+        send(item)
+
+    with pytest.raises(ServiceRequestError):
+        rotation_worker(ctx, flaky).run(shard)
+    sent = rotated(ctx)
+    assert len(sent) > CHUNK_ROWS, "the second chunk went out while the first was in flight"
+    result = rotation_worker(ctx, send).run(shard)
+    assert result.done and result.sent == len(users) - len(sent), "the retry sends only what did not go out"
+    assert result.rows == len(users) - users.index(unlucky), "it starts at the failed one"
+    sent.update(rotated(ctx))
+    assert sorted(sent) == [f"whoop/{u}" for u in users] and set(sent.values()) == {1}, "no gap, no duplicate"
+
+
 def test_a_sweep_that_reaches_its_deadline_continues_in_a_new_message(ctx: AppContext) -> None:
     users = user_ids(250)
     seed_registry(ctx, "whoop", users)
