@@ -162,7 +162,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SWEEP_SHARDS",
         "64",
-        "Shards per vendor of the rotation and pull sweeps: one queue message each, swept by its own worker.",
+        "Shards per vendor of the rotation and pull sweeps: one queue message each, swept by its own worker; cut "
+        "at the registry keys' quantiles, at most one per connection.",
     ),
     Setting(
         "RATE_LIMIT_MARGIN_SECONDS",

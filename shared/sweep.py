@@ -1,8 +1,11 @@
 """A sweep over the connection registry that scales: the timer fans out one message per shard, each shard's
 worker lists its slice and enqueues its connections' work in parallel, and resumes where it stopped.
 
-- Shards: per vendor (the registry's PartitionKey), a fixed set of RowKey ranges that cover every string once
-  (``shard_ranges``); the registry's keys are not touched. Every run of a period makes the same shards.
+- Shards: per vendor (the registry's PartitionKey), RowKey ranges that cover every string once, cut at the
+  quantiles of the registry's own keys when the period's first timer run lists them (``balanced_ranges``), so
+  every shard holds about as many connections whatever alphabet or prefix the product's user ids use; the cut is
+  kept with the period's progress (``Sweeps.cut``), so every run of a period makes the same shards. The
+  registry's keys are not touched.
 - Period: the schedule's slot (the hour of the pull, the six-hour slot of the rotation). One progress row per
   (sweep, period, shard) in ``SWEEP_TABLE``: the last RowKey whose work is all sent, the messages sent past it
   (after a failure half-way through a chunk), done, and a claim (owner, lease) taken with an ETag.
@@ -26,7 +29,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -42,7 +45,17 @@ from shared.sweep_once import SWEPT
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SWEEP_QUEUE", "SWEEP_TABLE", "Outgoing", "Shard", "ShardWorker", "SweepKind", "fan_out", "make_shards"]
+__all__ = [
+    "SWEEP_QUEUE",
+    "SWEEP_TABLE",
+    "Outgoing",
+    "Shard",
+    "ShardWorker",
+    "SweepKind",
+    "balanced_ranges",
+    "fan_out",
+    "make_shards",
+]
 CHUNK_ROWS = 100  # rows whose messages go out together before the progress row moves
 IN_FLIGHT = 2  # chunks sending at once: one goes out while the progress row moves past the one before
 PAGE_ROWS = 1000  # rows per listing request (the table's maximum)
@@ -97,7 +110,7 @@ class Shard:
 
     @property
     def progress_keys(self) -> tuple[str, str]:
-        return f"{self.sweep}-{self.period.replace(':', '')}", f"{self.vendor}-{self.index:03d}"
+        return progress_partition(self.sweep, self.period), f"{self.vendor}-{self.index:03d}"
 
     def message(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -156,14 +169,36 @@ def shard_ranges(count: int) -> list[tuple[str, str]]:
     return [(bounds[i], bounds[i + 1]) for i in range(count)]
 
 
-def make_shards(kind: SweepKind, vendors: Iterable[str], count: int, now: float | None = None) -> list[Shard]:
+def balanced_ranges(keys: Sequence[str], count: int) -> list[tuple[str, str]]:
+    """At most ``count`` RowKey ranges [lo, hi) that together cover every string exactly once, each holding
+    about as many of ``keys`` (sorted, distinct): cut at the keys' quantiles. No more ranges than keys (one when
+    there is none)."""
+    count = max(1, min(count, len(keys)))
+    cuts = [keys[len(keys) * i // count] for i in range(1, count)]
+    bounds = ["", *cuts, ""]
+    return [(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+def progress_partition(sweep: str, period: str) -> str:
+    """The ``SWEEP_TABLE`` partition of one sweep's period (its shards' progress rows and its cut)."""
+    return f"{sweep}-{period.replace(':', '')}"
+
+
+def make_shards(
+    kind: SweepKind,
+    vendors: Iterable[str],
+    count: int,
+    now: float | None = None,
+    cuts: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+) -> list[Shard]:
+    """The shards of one period: per vendor its ``cuts`` (``Sweeps.cut``), or ``count`` fixed ranges."""
     now = time.time() if now is None else now
     period = period_of(now, kind.period_seconds)
-    ranges = shard_ranges(count)
+    fixed = shard_ranges(count)
     return [
         Shard(kind.name, period, vendor, index, lo, hi, now)
         for vendor in sorted(vendors)
-        for index, (lo, hi) in enumerate(ranges)
+        for index, (lo, hi) in enumerate(fixed if cuts is None else cuts[vendor])
     ]
 
 

@@ -4,12 +4,13 @@ one with ``start``; the ``sweep_shard`` queue trigger runs one shard with ``work
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
 from shared.pull.sweep import PullSweep
 from shared.rotation import RotationSweep
@@ -22,9 +23,11 @@ from shared.sweep import (
     ShardResult,
     ShardWorker,
     SweepKind,
+    balanced_ranges,
     fan_out,
     make_shards,
     period_of,
+    progress_partition,
 )
 from shared.sweep_once import SweepOnce
 
@@ -78,13 +81,37 @@ class Sweeps:
     def start(self, name: str, now: float | None = None) -> int:
         """The timer's work: one shard message per shard of each enabled vendor; returns how many."""
         kind = self.kind(name)
-        shards = make_shards(kind, self.settings.vendors, self.settings.sweep_shards, now)
+        now = time.time() if now is None else now
+        period = period_of(now, kind.period_seconds)
+        cuts = {vendor: self.cut(kind.name, period, vendor) for vendor in self.settings.vendors}
+        shards = make_shards(kind, self.settings.vendors, self.settings.sweep_shards, now, cuts)
         if self.once is not None and shards:
             self.once.open(kind.name, shards[0].period)
         count = fan_out(self.send, shards)
         log.info("sweep %s: %d shard messages", name, count)
-        self.prune(kind, time.time() if now is None else now)
+        self.prune(kind, now)
         return count
+
+    def cut(self, sweep: str, period: str, vendor: str) -> list[tuple[str, str]]:
+        """The period's shard ranges of ``vendor`` (``balanced_ranges`` of its registry keys): made by the first run
+        of the period and kept in ``SWEEP_TABLE`` beside its progress rows, so a second run of the period (one
+        that overlaps, or a retry) makes the very same shards even when connections came or went meanwhile."""
+        keys = (progress_partition(sweep, period), f"{vendor}-cut")
+        with contextlib.suppress(ResourceNotFoundError):
+            return _ranges(json.loads(self.progress.get_entity(*keys)["cuts"]))
+        listed = [  # in RowKey order, the table's order
+            str(entity["RowKey"])
+            for entity in self.listing.query_entities(
+                "PartitionKey eq @vendor", parameters={"vendor": vendor}, select=["RowKey"], results_per_page=1000
+            )
+        ]
+        ranges = balanced_ranges(listed, self.settings.sweep_shards)
+        cuts = [lo for lo, _ in ranges[1:]]
+        try:
+            self.progress.create_entity({"PartitionKey": keys[0], "RowKey": keys[1], "cuts": json.dumps(cuts)})
+        except ResourceExistsError:  # another run of the period cut first: its shards are the period's
+            return _ranges(json.loads(self.progress.get_entity(*keys)["cuts"]))
+        return ranges
 
     def prune(self, kind: SweepKind, now: float) -> int:
         """Best effort: delete the progress rows of this sweep's periods older than ``KEEP_PERIODS``."""
@@ -133,3 +160,8 @@ class Sweeps:
             " (done)" if result.done else " (continues)" if result.continued else " (not ours)",
         )
         return result
+
+
+def _ranges(cuts: list[str]) -> list[tuple[str, str]]:
+    bounds = ["", *map(str, cuts), ""]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]

@@ -23,7 +23,16 @@ from shared.pull.jobs import LIVE_QUEUE, PullJob
 from shared.registry import Connection, Status
 from shared.rotation import RotationSweep
 from shared.storage import CONNECTIONS_TABLE, ROTATE_QUEUE, SWEEP_QUEUE, SWEEP_TABLE
-from shared.sweep import CHUNK_ROWS, Outgoing, Shard, ShardWorker, make_shards, period_of, shard_ranges
+from shared.sweep import (
+    CHUNK_ROWS,
+    Outgoing,
+    Shard,
+    ShardWorker,
+    make_shards,
+    period_of,
+    progress_partition,
+    shard_ranges,
+)
 from shared.sweep_once import ONCE_TABLE_PREFIX, once_table
 from tests.sweeping import run_shards
 
@@ -206,13 +215,18 @@ def test_overlapping_timer_runs_enqueue_each_connection_once_per_period(ctx: App
     ctx.settings = replace(ctx.settings, sweep_shards=8)  # both runs' shards each on a thread of its own
     ctx.__dict__.pop("sweeps", None)
     now = time.time()
-    ctx.sweeps.start("rotate", now=now)
-    ctx.sweeps.start("rotate", now=now + 60)  # a manual run during the scheduled one: the same slot
+    first = ctx.sweeps.start("rotate", now=now)
+    newcomers = user_ids(30, seed=99)
+    seed_registry(ctx, "whoop", newcomers)  # connected between the two runs: the period's cut stays
+    users = sorted({*users, *newcomers})
+    second = ctx.sweeps.start("rotate", now=now + 60)  # a manual run during the scheduled one: the same slot
     shards = ctx.storage.queue(SWEEP_QUEUE)
     messages = list(shards.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=120))
     while batch := list(shards.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=120)):
         messages.extend(batch)
-    assert len(messages) == 2 * len(ctx.settings.vendors) * ctx.settings.sweep_shards
+    assert len(messages) == first + second and first == second
+    made = [(s.vendor, s.index, s.lo, s.hi) for s in map(Shard.parse, (m.content for m in messages))]
+    assert sorted(made[:first]) == sorted(made[first:]), "the same shards"
     threads = [threading.Thread(target=ctx.sweeps.work_shard, args=(m.content,)) for m in messages]
     for thread in threads:  # both runs' shards at once, as the host's workers would take them
         thread.start()
@@ -220,11 +234,41 @@ def test_overlapping_timer_runs_enqueue_each_connection_once_per_period(ctx: App
         thread.join()
     sent = rotated(ctx)
     assert set(sent.values()) == {1}, "each connection once"
-    assert sorted(sent) == sorted([f"whoop/{u}" for u in users] + [f"codoon/{u}" for u in users[:40]])
+    assert sorted(sent) == sorted([f"whoop/{u}" for u in users] + [f"codoon/{u}" for u in user_ids(200)[:40]])
     # the next slot sweeps again
     ctx.sweeps.start("rotate", now=now + 6 * 3600)
     run_shards(ctx)
     assert rotated(ctx) == sent
+
+
+@pytest.mark.parametrize("style", ["shared prefix", "digits", "hex"])
+def test_shards_hold_as_many_connections_whatever_the_ids_look_like(ctx: AppContext, style: str) -> None:
+    """A product's ids may share a prefix or use ten characters: the timer cuts the period's shards at the
+    registry's own quantiles, so each of the 8 holds an eighth (the fixed cut put all of "user-..." in one)."""
+    from dataclasses import replace
+
+    rng = random.Random(7)
+
+    def make() -> str:
+        if style == "shared prefix":
+            return f"user-{rng.randrange(10**9):09d}"
+        if style == "digits":
+            return str(rng.randrange(10**12))
+        return "".join(rng.choices("0123456789abcdef", k=32))
+
+    users = sorted({make() for _ in range(400)})
+    seed_registry(ctx, "whoop", users)
+    ctx.settings = replace(ctx.settings, sweep_shards=8)
+    ctx.__dict__.pop("sweeps", None)
+    others = len(ctx.settings.vendors) - 1  # with no connection: one shard each
+    assert ctx.sweeps.start("rotate") == 8 + others
+    sizes = [r.sent for r in map(ctx.sweeps.work_shard, drain(ctx, SWEEP_QUEUE)) if r.rows]
+    assert len(sizes) == 8 and sum(sizes) == len(users) and max(sizes) - min(sizes) <= 1, sizes
+    sent = rotated(ctx)
+    assert sorted(sent) == [f"whoop/{u}" for u in users] and set(sent.values()) == {1}
+    fixed = [sum(1 for u in users if lo <= u and (not hi or u < hi)) for lo, hi in shard_ranges(8)]
+    if style != "hex":
+        assert max(fixed) > len(users) / 2, "the fixed cut crowds these ids into one shard"
 
 
 def test_the_pull_is_spread_over_the_hour(ctx: AppContext) -> None:
@@ -251,22 +295,22 @@ def test_a_sweeps_old_progress_rows_are_pruned_by_a_later_timer_run(ctx: AppCont
     ctx.sweeps.start("rotate", now=now)
     run_shards(ctx)
     table = ctx.storage.tables.get_table_client(SWEEP_TABLE)
-    holding = {
-        f"whoop-{i:03d}"
-        for i, (lo, hi) in enumerate(shard_ranges(ctx.settings.sweep_shards))
-        if any(lo <= user and (not hi or user < hi) for user in user_ids(20))
-    }
-    shards = len(holding)
-    assert {row["RowKey"] for row in table.list_entities()} == holding, "one per shard of the slot that has rows"
+    holding = {f"whoop-{i:03d}" for i in range(20)}  # 20 connections, 64 shards at most: a shard each
+    cuts = {f"{vendor}-cut" for vendor in ctx.settings.vendors}
+    shards = len(holding) + len(cuts)
+    assert {row["RowKey"] for row in table.list_entities()} == holding | cuts, "one per shard with rows, the cuts"
 
     def claims_tables() -> list[str]:
         return sorted(t.name for t in ctx.storage.tables.list_tables() if t.name.startswith(ONCE_TABLE_PREFIX))
 
     assert claims_tables() == [once_table("rotate", period_of(now, 6 * 3600))]
-    ctx.sweeps.start("rotate", now=now + 6 * 3600)  # the next slot keeps them
-    assert len(list(table.list_entities())) == shards and len(claims_tables()) == 2
+    ctx.sweeps.start("rotate", now=now + 6 * 3600)  # the next slot keeps them (and cuts its own)
+    assert len(list(table.list_entities())) == shards + len(cuts) and len(claims_tables()) == 2
     ctx.sweeps.start("rotate", now=now + 5 * 6 * 3600)  # five slots on: pruned
-    assert list(table.list_entities()) == []
+    left = {(row["PartitionKey"], row["RowKey"]) for row in table.list_entities()}
+    first = progress_partition("rotate", period_of(now, 6 * 3600))
+    assert left and not any(partition == first for partition, _ in left), "the first slot's rows are gone"
+    assert {key for _, key in left} == cuts, "only the cuts of the two slots that never ran a shard"
     assert once_table("rotate", period_of(now, 6 * 3600)) not in claims_tables(), "a period's claims in one delete"
     assert len(claims_tables()) == 2, "the last four slots' stay"
 
