@@ -2,7 +2,7 @@
 worker lists its slice and enqueues its connections' work in parallel, and resumes where it stopped.
 
 - Shards: per vendor (the registry's PartitionKey), RowKey ranges that cover every string once, cut at the
-  quantiles of the registry's own keys when the period's first timer run lists them (``balanced_ranges``), so
+  quantiles of the registry's own keys when the period's first timer run lists them (``balanced_cuts``), so
   every shard holds about as many connections whatever alphabet or prefix the product's user ids use; the cut is
   kept with the period's progress (``Sweeps.cut``), so every run of a period makes the same shards. The
   registry's keys are not touched.
@@ -52,7 +52,7 @@ __all__ = [
     "Shard",
     "ShardWorker",
     "SweepKind",
-    "balanced_ranges",
+    "balanced_cuts",
     "fan_out",
     "make_shards",
 ]
@@ -62,10 +62,6 @@ PAGE_ROWS = 1000  # rows per listing request (the table's maximum)
 SEND_THREADS = 16
 LEASE_SECONDS = 120.0  # a claim not renewed for this long is free to take (its worker died)
 RUN_SECONDS = 240.0  # a shard run stops between chunks after this long and continues in a new message
-
-# the first characters of a user id (shared.naming.USER_ID_PATTERN), then what may follow, in key order; "" ends
-_FIRST = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_NEXT = "-.0123456789@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -159,24 +155,17 @@ def period_of(now: float, seconds: int) -> str:
     return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def shard_ranges(count: int) -> list[tuple[str, str]]:
-    """``count`` RowKey ranges [lo, hi) that together cover every string exactly once, cut on the first two
-    characters of a user id. (Ids that share a long prefix crowd one shard: it is still swept in parallel.)"""
-    prefixes = [a + b for a in _FIRST for b in ("", *_NEXT)]
-    count = max(1, min(count, len(prefixes)))
-    cuts = [prefixes[len(prefixes) * i // count] for i in range(1, count)]
+def ranges_between(cuts: Sequence[str]) -> list[tuple[str, str]]:
+    """The RowKey ranges [lo, hi) between sorted ``cuts`` ("" : open): together they cover every string once."""
     bounds = ["", *cuts, ""]
-    return [(bounds[i], bounds[i + 1]) for i in range(count)]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 
-def balanced_ranges(keys: Sequence[str], count: int) -> list[tuple[str, str]]:
-    """At most ``count`` RowKey ranges [lo, hi) that together cover every string exactly once, each holding
-    about as many of ``keys`` (sorted, distinct): cut at the keys' quantiles. No more ranges than keys (one when
-    there is none)."""
+def balanced_cuts(keys: Sequence[str], count: int) -> list[str]:
+    """Where to cut sorted, distinct ``keys`` into at most ``count`` ranges holding about as many keys each (the
+    keys' quantiles): no more ranges than keys, one when there is none."""
     count = max(1, min(count, len(keys)))
-    cuts = [keys[len(keys) * i // count] for i in range(1, count)]
-    bounds = ["", *cuts, ""]
-    return [(bounds[i], bounds[i + 1]) for i in range(count)]
+    return [keys[len(keys) * i // count] for i in range(1, count)]
 
 
 def progress_partition(sweep: str, period: str) -> str:
@@ -184,21 +173,14 @@ def progress_partition(sweep: str, period: str) -> str:
     return f"{sweep}-{period.replace(':', '')}"
 
 
-def make_shards(
-    kind: SweepKind,
-    vendors: Iterable[str],
-    count: int,
-    now: float | None = None,
-    cuts: Mapping[str, Sequence[tuple[str, str]]] | None = None,
-) -> list[Shard]:
-    """The shards of one period: per vendor its ``cuts`` (``Sweeps.cut``), or ``count`` fixed ranges."""
+def make_shards(kind: SweepKind, cuts: Mapping[str, Sequence[str]], now: float | None = None) -> list[Shard]:
+    """The shards of one period: per vendor, the ranges between its ``cuts`` (``Sweeps.cut``)."""
     now = time.time() if now is None else now
     period = period_of(now, kind.period_seconds)
-    fixed = shard_ranges(count)
     return [
         Shard(kind.name, period, vendor, index, lo, hi, now)
-        for vendor in sorted(vendors)
-        for index, (lo, hi) in enumerate(fixed if cuts is None else cuts[vendor])
+        for vendor in sorted(cuts)
+        for index, (lo, hi) in enumerate(ranges_between(cuts[vendor]))
     ]
 
 

@@ -4,11 +4,12 @@ one with ``start``; the ``sweep_shard`` queue trigger runs one shard with ``work
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
@@ -23,7 +24,7 @@ from shared.sweep import (
     ShardResult,
     ShardWorker,
     SweepKind,
-    balanced_ranges,
+    balanced_cuts,
     fan_out,
     make_shards,
     period_of,
@@ -32,6 +33,7 @@ from shared.sweep import (
 from shared.sweep_once import SweepOnce
 
 KEEP_PERIODS = 4  # progress rows of the last few periods stay (to see how a sweep went)
+CUTS_PER_PROPERTY = 64  # user ids of up to 128 characters: 64 of them stay under a property's 32K characters
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -83,8 +85,9 @@ class Sweeps:
         kind = self.kind(name)
         now = time.time() if now is None else now
         period = period_of(now, kind.period_seconds)
-        cuts = {vendor: self.cut(kind.name, period, vendor) for vendor in self.settings.vendors}
-        shards = make_shards(kind, self.settings.vendors, self.settings.sweep_shards, now, cuts)
+        shards = make_shards(
+            kind, {vendor: self.cut(kind.name, period, vendor) for vendor in self.settings.vendors}, now
+        )
         if self.once is not None and shards:
             self.once.open(kind.name, shards[0].period)
         count = fan_out(self.send, shards)
@@ -92,26 +95,28 @@ class Sweeps:
         self.prune(kind, now)
         return count
 
-    def cut(self, sweep: str, period: str, vendor: str) -> list[tuple[str, str]]:
-        """The period's shard ranges of ``vendor`` (``balanced_ranges`` of its registry keys): made by the first run
-        of the period and kept in ``SWEEP_TABLE`` beside its progress rows, so a second run of the period (one
-        that overlaps, or a retry) makes the very same shards even when connections came or went meanwhile."""
+    def cut(self, sweep: str, period: str, vendor: str) -> list[str]:
+        """The period's shard cuts of ``vendor`` (``balanced_cuts`` of its registry keys): made by the first run of
+        the period and kept in ``SWEEP_TABLE`` beside its progress rows, so a second run of the period (one that
+        overlaps, or a retry) makes the very same shards even when connections came or went meanwhile."""
         keys = (progress_partition(sweep, period), f"{vendor}-cut")
         with contextlib.suppress(ResourceNotFoundError):
-            return _ranges(json.loads(self.progress.get_entity(*keys)["cuts"]))
+            return _stored_cuts(self.progress.get_entity(*keys))
         listed = [  # in RowKey order, the table's order
             str(entity["RowKey"])
             for entity in self.listing.query_entities(
                 "PartitionKey eq @vendor", parameters={"vendor": vendor}, select=["RowKey"], results_per_page=1000
             )
         ]
-        ranges = balanced_ranges(listed, self.settings.sweep_shards)
-        cuts = [lo for lo, _ in ranges[1:]]
+        cuts = balanced_cuts(listed, self.settings.sweep_shards)
+        entity = {"PartitionKey": keys[0], "RowKey": keys[1]}
+        for part in range(0, len(cuts), CUTS_PER_PROPERTY):  # a string property holds 32K characters at most
+            entity[f"cuts{part // CUTS_PER_PROPERTY}"] = json.dumps(cuts[part : part + CUTS_PER_PROPERTY])
         try:
-            self.progress.create_entity({"PartitionKey": keys[0], "RowKey": keys[1], "cuts": json.dumps(cuts)})
+            self.progress.create_entity(entity)
         except ResourceExistsError:  # another run of the period cut first: its shards are the period's
-            return _ranges(json.loads(self.progress.get_entity(*keys)["cuts"]))
-        return ranges
+            return _stored_cuts(self.progress.get_entity(*keys))
+        return cuts
 
     def prune(self, kind: SweepKind, now: float) -> int:
         """Best effort: delete the progress rows of this sweep's periods older than ``KEEP_PERIODS``."""
@@ -162,6 +167,6 @@ class Sweeps:
         return result
 
 
-def _ranges(cuts: list[str]) -> list[tuple[str, str]]:
-    bounds = ["", *map(str, cuts), ""]
-    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+def _stored_cuts(entity: Mapping[str, Any]) -> list[str]:
+    parts = itertools.takewhile(lambda key: key in entity, (f"cuts{i}" for i in itertools.count()))
+    return [str(cut) for key in parts for cut in json.loads(entity[key])]

@@ -28,10 +28,11 @@ from shared.sweep import (
     Outgoing,
     Shard,
     ShardWorker,
+    balanced_cuts,
     make_shards,
     period_of,
     progress_partition,
-    shard_ranges,
+    ranges_between,
 )
 from shared.sweep_once import ONCE_TABLE_PREFIX, once_table
 from tests.sweeping import run_shards
@@ -108,11 +109,15 @@ def rotation_worker(ctx: AppContext, send: Any, **options: Any) -> ShardWorker:
     )
 
 
-def test_the_shards_cover_every_key_once() -> None:
-    ranges = shard_ranges(16)
-    assert ranges[0][0] == "" and ranges[-1][1] == ""
+def test_the_cuts_make_ranges_that_cover_every_key_once_each_holding_about_as_many() -> None:
+    keys = user_ids(300)
+    ranges = ranges_between(balanced_cuts(keys, 16))
+    assert len(ranges) == 16 and ranges[0][0] == "" and ranges[-1][1] == ""
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges)), "contiguous: no gap, no overlap"
-    assert all(lo < hi for lo, hi in ranges[1:-1])
+    held = [sum(1 for key in keys if lo <= key and (not hi or key < hi)) for lo, hi in ranges]
+    assert sum(held) == len(keys) and max(held) - min(held) <= 1, held
+    assert len(ranges_between(balanced_cuts(keys[:5], 16))) == 5, "no more ranges than keys"
+    assert ranges_between(balanced_cuts([], 16)) == [("", "")], "one range when there is no key"
 
 
 def test_each_shard_lists_only_its_slice_and_together_they_list_every_connection(ctx: AppContext) -> None:
@@ -121,7 +126,8 @@ def test_each_shard_lists_only_its_slice_and_together_they_list_every_connection
     seed_registry(ctx, "fitbit", users[:50])
     kind = RotationSweep(0, tuple(ctx.settings.vendors))
     seen: dict[str, list[str]] = {}
-    for shard in make_shards(kind, ["whoop", "fitbit"], 8):
+    elsewhere = user_ids(64, seed=3)  # cut between keys that are not the registry's own
+    for shard in make_shards(kind, {"whoop": balanced_cuts(elsewhere, 8), "fitbit": balanced_cuts(elsewhere[:9], 4)}):
         listed: list[str] = []
 
         def record(item: Outgoing, listed: list[str] = listed) -> None:
@@ -266,9 +272,23 @@ def test_shards_hold_as_many_connections_whatever_the_ids_look_like(ctx: AppCont
     assert len(sizes) == 8 and sum(sizes) == len(users) and max(sizes) - min(sizes) <= 1, sizes
     sent = rotated(ctx)
     assert sorted(sent) == [f"whoop/{u}" for u in users] and set(sent.values()) == {1}
-    fixed = [sum(1 for u in users if lo <= u and (not hi or u < hi)) for lo, hi in shard_ranges(8)]
-    if style != "hex":
-        assert max(fixed) > len(users) / 2, "the fixed cut crowds these ids into one shard"
+
+
+def test_a_period_cut_of_256_shards_of_the_longest_ids_is_kept_and_read_back_whole(ctx: AppContext) -> None:
+    """255 cuts of 128-character ids do not fit one string property (32K characters): they are kept in several,
+    and a second run of the period reads the very same cuts back."""
+    from dataclasses import replace
+
+    rng = random.Random(4)
+    users = sorted({"u" + "".join(rng.choices(string.ascii_lowercase, k=127)) for _ in range(300)})
+    seed_registry(ctx, "whoop", users)
+    ctx.settings = replace(ctx.settings, sweep_shards=256)
+    ctx.__dict__.pop("sweeps", None)
+    period = period_of(time.time(), 6 * 3600)
+    made = ctx.sweeps.cut("rotate", period, "whoop")
+    assert len(made) == 255 and made == balanced_cuts(users, 256)
+    seed_registry(ctx, "whoop", user_ids(50, seed=5))  # the registry changes: the period keeps its cut
+    assert ctx.sweeps.cut("rotate", period, "whoop") == made
 
 
 def test_the_pull_is_spread_over_the_hour(ctx: AppContext) -> None:
@@ -380,7 +400,7 @@ def test_a_worker_killed_mid_chunk_holds_the_shard_until_its_lease_lapses_and_ea
     seed_registry(ctx, "whoop", users)
     queue = ctx.storage.queue(ROTATE_QUEUE)
     ctx.sweeps.start("rotate")  # the timer: the period's claims table
-    shard = make_shards(RotationSweep(0, ("whoop",)), ["whoop"], 1)[0]  # the same period, the whole partition
+    shard = make_shards(RotationSweep(0, ("whoop",)), {"whoop": []})[0]  # the same period, the whole partition
     drain(ctx, SWEEP_QUEUE)
     calls = iter(range(10_000))
 
@@ -446,7 +466,7 @@ def test_a_sweep_process_killed_mid_chunk_resumes_and_each_pull_job_is_worked_ex
     kind = PullSweep(ctx.settings, ctx.pull_state, ("whoop",))
     ctx.sweeps.start("pull")
     drain(ctx, SWEEP_QUEUE)
-    shard = make_shards(kind, ["whoop"], 1)[0]
+    shard = make_shards(kind, {"whoop": []})[0]
     reference: list[Outgoing] = []  # what one uninterrupted run sends (a dry run, for another period)
     ShardWorker(kind, ctx.sweeps.listing, ctx.sweeps.progress, lambda item: reference.append(item)).run(
         replace(shard, period="x")
