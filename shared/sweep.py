@@ -351,7 +351,8 @@ class ShardWorker:
 
     # -- the work ------------------------------------------------------------------------------------------------
     def _empty(self, shard: Shard) -> bool:
-        """Whether the shard's slice holds no row at all (one query for a key; most shards of a small registry)."""
+        """Whether the shard's slice holds no row at all (one query for a key): the one shard of a vendor with no
+        connection, or a slice whose rows went since the period's cut."""
         clauses, params = ["PartitionKey eq @vendor"], {"vendor": shard.vendor}
         if shard.lo:
             clauses.append("RowKey ge @lo")
