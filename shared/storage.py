@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shared.settings import StorageSettings
 
 if TYPE_CHECKING:
+    import requests
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
@@ -23,6 +24,11 @@ LOCKS_CONTAINER = "locks"
 CONNECTIONS_TABLE = "connections"
 SWEEP_QUEUE = "sweep-shards"  # one message per shard of a registry sweep (shared/sweep.py)
 SWEEP_TABLE = "sweepprogress"  # a sweep's progress per (sweep, period, shard)
+POOL_SIZE = 64
+"""Connections kept open per storage host. Left to itself each SDK client keeps urllib3's default of 10: every
+call beyond 10 at once (a sweep's 16 send threads, the host's queue batches side by side) opened a connection of
+its own (in Azure a TCP and TLS handshake) and threw it away after one request ("Connection pool is full,
+discarding connection"). Not a limit on calls in flight: beyond it a connection is still opened, only not kept."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +95,32 @@ class Storage:
         return DefaultAzureCredential()
 
     @cached_property
+    def _session(self) -> requests.Session:
+        """One HTTP session for the three service clients (``session_owner=False``: closing a client leaves it
+        open for the others), configured as the SDK configures its own (``RequestsTransport._init_session``:
+        urllib3 neither retries nor follows redirects, the SDK's retry policy does) but keeping ``POOL_SIZE``
+        connections per host."""
+        import requests
+        from urllib3.util.retry import Retry
+
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=4,
+            pool_maxsize=POOL_SIZE,
+            max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+        )
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def _transport(self) -> dict[str, Any]:
+        return {"session": self._session, "session_owner": False}
+
+    @cached_property
     def blobs(self) -> BlobServiceClient:
         from azure.storage.blob import BlobServiceClient
 
-        options = self.quick.blob() if self.quick else {}
+        options = {**self._transport(), **(self.quick.blob() if self.quick else {})}
         if self.settings.connection_string:
             return BlobServiceClient.from_connection_string(self.settings.connection_string, **options)
         assert self.settings.blob_url
@@ -102,7 +130,7 @@ class Storage:
     def queues(self) -> QueueServiceClient:
         from azure.storage.queue import QueueServiceClient
 
-        options = self.quick.queue() if self.quick else {}
+        options = {**self._transport(), **(self.quick.queue() if self.quick else {})}
         if self.settings.connection_string:
             return QueueServiceClient.from_connection_string(self.settings.connection_string, **options)
         assert self.settings.queue_url
@@ -112,7 +140,7 @@ class Storage:
     def tables(self) -> TableServiceClient:
         from azure.data.tables import TableServiceClient
 
-        options = self.quick.table() if self.quick else {}
+        options = {**self._transport(), **(self.quick.table() if self.quick else {})}
         if self.settings.connection_string:
             return TableServiceClient.from_connection_string(self.settings.connection_string, **options)
         assert self.settings.table_url
