@@ -44,6 +44,8 @@ served per vendor, planned policy.
 from __future__ import annotations
 
 import argparse
+import heapq
+import itertools
 import logging
 import math
 import os
@@ -322,6 +324,16 @@ class Sent:
     notified_at: float | None  # when the notification reached the intake (None: no notification)
 
 
+@dataclass
+class Deliveries:
+    """Notifications the intake did not answer 2xx (``refused``; each try counted), and how the vendor's retries
+    ended: ``given_up`` after the twin's last retry, ``pending`` still waiting for a retry when the run ended."""
+
+    refused: int = 0
+    given_up: int = 0
+    pending: int = 0
+
+
 def traffic(
     vendor: str,
     context: AppContext,
@@ -330,23 +342,46 @@ def traffic(
     clock: SimClock,
     stop: threading.Event,
     sent: list[Sent],
+    deliveries: Deliveries,
 ) -> None:
-    """The vendor's day: each change at its time, then the vendor's notifications for it to the app's intake."""
-    for change in changes:
-        target = change.at.timestamp()
+    """The vendor's day: each change at its time, then the vendor's notifications for it to the app's intake. A
+    notification the intake refuses (it answers 503 when storage does not answer in time, so that the vendor sends
+    it again) is sent again as the vendor does: after each of the twin's ``NOTIFY_RETRY_MINUTES`` (none: once)."""
+    retry_after = [minutes * 60.0 for minutes in getattr(traffic_of(vendor), "NOTIFY_RETRY_MINUTES", ())]
+    retries: list[tuple[float, int, Change, Any, int]] = []  # (due, order, change, note, retries made)
+    order = itertools.count()
+
+    def deliver(change: Change, note: Any, retried: int) -> None:
+        status, _ = context.notify.handle(vendor, *sandbox.call("notification", vendor, change, note))
+        if status < 300:
+            return
+        deliveries.refused += 1
+        logging.getLogger(__name__).error("notification refused: %s (retries made %d)", status, retried)
+        if retried < len(retry_after):
+            heapq.heappush(retries, (clock() + retry_after[retried], next(order), change, note, retried + 1))
+        else:
+            deliveries.given_up += 1
+
+    index = 0
+    while index < len(changes) or retries:
+        change_at = changes[index].at.timestamp() if index < len(changes) else math.inf
+        target = min(change_at, retries[0][0] if retries else math.inf)
         while clock() < target and not stop.is_set():
             stop.wait(min(0.02, clock.real_seconds(target - clock())))
         if stop.is_set():
-            return
-        changed_at = float(sandbox.call("apply", vendor, change)) if change.action != "upload" else target
+            break
+        if retries and retries[0][0] <= change_at:
+            _, _, change, note, retried = heapq.heappop(retries)
+            deliver(change, note, retried)
+            continue
+        change, index = changes[index], index + 1
+        changed_at = float(sandbox.call("apply", vendor, change)) if change.action != "upload" else change_at
         notified_at = None
         for note in change.notifications:
-            method, headers, query, body = sandbox.call("notification", vendor, change, note)
             notified_at = clock() if notified_at is None else notified_at
-            status, _ = context.notify.handle(vendor, method, headers, query, body)
-            if status >= 300:
-                logging.getLogger(__name__).error("notification refused: %s", status)
+            deliver(change, note, 0)
         sent.append(Sent(change, changed_at, notified_at))
+    deliveries.pending = len(retries)
 
 
 # -- one policy's run ----------------------------------------------------------------------------------------------
@@ -360,7 +395,8 @@ class Result:
     hours: float
     requests: int  # data requests the sandbox saw in the simulated day
     endpoints: dict[str, int]
-    refused: int
+    refused: int  # the sandbox's 429s
+    deliveries: Deliveries  # notifications the intake refused, and how the vendor's retries ended
     notified: list[float]  # simulated seconds; math.inf: never landed
     changes: list[float]
     pending: list[float]  # ages at the end of the changes not landed by then
@@ -412,6 +448,24 @@ def fresh_world(latency: float, start: datetime, factor: float) -> Iterator[tupl
         yield azurite, secrets_dir, sandbox
 
 
+def settle(context: AppContext, quiet_seconds: float = 5.0, slow: float = 0.05, limit: float = 900.0) -> float:
+    """Wait until the emulator has answered every call within ``slow`` seconds for ``quiet_seconds``; the seconds
+    waited. After the warm-up Azurite collects what it dropped (the warm-up's thousands of queue messages) in its
+    one thread, re-sorting an index per item, and answers nothing meanwhile: at 1,000 users a pause of about 45
+    seconds (18 simulated minutes at x24) at the start of the day, which the storage service does not have."""
+    queue, started = context.storage.queue(LIVE_QUEUE), time.monotonic()
+    quiet_since = started
+    while time.monotonic() - started < limit:
+        call = time.monotonic()
+        queue.get_queue_properties()
+        if time.monotonic() - call > slow:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            break
+        time.sleep(0.05)
+    return quiet_since - started
+
+
 def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
     started = time.perf_counter()
     hours, drain = float(args.hours), float(args.drain_hours)
@@ -449,16 +503,20 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
         context = app_context(env, clock, landings, stop)
         for entity in list(context.budget.table.list_entities()):  # the warm-up's sends are not the day's
             context.budget.table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        warmed = time.perf_counter() - started
+        waited = settle(context)
+        print(f"  {vendor} {name}: warm-up {warmed:.0f} s; the emulator quiet {waited:.0f} s later", flush=True)
         sandbox.call("limits_on", vendor)
         m0 = time.monotonic()
         sandbox.call("start_clock", m0)
         clock.start(m0)
         sent: list[Sent] = []
+        deliveries = Deliveries()
         runs: list[tuple[float, int]] = []
         counts = {NOTIFY_QUEUE: Counters(), LIVE_QUEUE: Counters()}
         threads = [
             threading.Thread(target=timer, args=(context, POLICIES[name], clock, end.timestamp(), stop, runs)),
-            threading.Thread(target=traffic, args=(vendor, context, sandbox, changes, clock, stop, sent)),
+            threading.Thread(target=traffic, args=(vendor, context, sandbox, changes, clock, stop, sent, deliveries)),
         ]
         for queue_name, handle in ((NOTIFY_QUEUE, context.notify_worker.handle), (LIVE_QUEUE, context.pull.work_live)):
             threads += [
@@ -492,6 +550,7 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
             requests=sum(endpoints.values()),
             endpoints=endpoints,
             refused=int(sandbox.call("limit_exceeded", vendor)),
+            deliveries=deliveries,
             notified=[],
             changes=[],
             pending=[],
@@ -573,7 +632,8 @@ def report(result: Result) -> None:
     )
     print(f"           per user per day by endpoint: {spread}")
     print(
-        f"           notification->landed p50 {n50} min p95 {n95} min ({len(result.notified)}); "
+        f"           notification->landed p50 {n50} min p95 {n95} min ({len(result.notified)} notified, "
+        f"{sum(1 for x in result.notified if math.isinf(x))} not landed); "
         f"vendor change->landed p50 {c50} min p95 {c95} min, slowest {slowest:.1f} h, "
         f"{never} of {len(result.changes)} not landed by the end"
         + (f" (the oldest {max(result.pending) / 3600:.1f} h old)" if result.pending else "")
@@ -583,6 +643,8 @@ def report(result: Result) -> None:
         "deletes applied; "
         f"besides {result.young} uploaded < 24 h before the end, unnotified, not landed yet), "
         f"{result.stale_deleted} deleted at the vendor but still landed; 429s {result.refused}; "
+        f"notifications refused by the intake {result.deliveries.refused} (sent again as the vendor does; "
+        f"given up {result.deliveries.given_up}, a retry still due {result.deliveries.pending}); "
         f"timer jobs {result.timer_jobs}, pull jobs worked {result.jobs_worked}; "
         f"worker failures {result.failures or 0}; {result.seconds:.0f} s"
     )
@@ -610,8 +672,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="threads per queue")
     parser.add_argument("--vendor-latency", type=float, default=0.0, help="real seconds per vendor answer")
     parser.add_argument("--policies", nargs="*", default=list(POLICIES), choices=list(POLICIES))
+    parser.add_argument(
+        "--log-level",
+        default="CRITICAL",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="the app's log records shown (ERROR: refused notifications, failed work, as they happen)",
+    )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.CRITICAL, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s")
     factor = DAY / args.day_seconds
     print(
         f"reach benchmark: {args.users} users per vendor, {args.hours:.0f} simulated hours of traffic "

@@ -57,6 +57,9 @@ SCORE_MINUTES = (10.0, 40.0)
 CYCLE_REVISION_HOURS = (3.0, 5.0)
 SLEEP_EDIT_SHARE, SLEEP_EDIT_HOURS = 0.10, (2.0, 10.0)
 WORKOUT_DELETE_SHARE, WORKOUT_DELETE_HOURS = 1 / 12, (1.0, 6.0)
+NOTIFY_RETRY_MINUTES = (2.0, 5.0, 10.0, 15.0, 30.0)
+"""A notification the app does not answer 2XX is sent again, after each of these minutes: WHOOP retries "5 times
+over about one hour" (vendors.md); the spacing is ours, WHOOP does not publish it."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ NOTIFIED_ENDPOINTS: frozenset[str] = frozenset()
 """The twin's routes only notification work reads: none (a notification asks for a pull of its days)."""
 REVISE_HISTORY = False  # the twin's values (and some times) follow a day's revisions: the history is left as made
 REVISIONS = {"sleep": (0.25, (1.0, 4.0)), "measure": (0.10, (2.0, 8.0))}
+NOTIFY_RETRY_MINUTES = (10.0, 20.0, 40.0, 80.0, 150.0)
+"""A notification the app does not answer 200 is sent again, after each of these minutes: Withings retries 5 times
+over about 5 hours (vendors.md); the spacing is ours. Oura publishes no retry policy: its twin sends each once."""
 _FAR = datetime(2100, 1, 1, tzinfo=UTC)
 
 
