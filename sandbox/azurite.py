@@ -15,6 +15,8 @@ from typing import Self
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+NO_GC = Path(__file__).with_name("azurite_no_gc.js")
+GC_OFF = re.compile(r"wearsync: \S*(Blob|Queue)GCManager mark and sweep off")
 LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127.0.0.1:(\d+)")
 
 
@@ -34,8 +36,11 @@ def azurite_binary() -> Path:
 class Azurite:
     """``with Azurite() as azurite: azurite.connection_string``"""
 
-    def __init__(self, memory_limit_mb: int = 512) -> None:
+    def __init__(self, memory_limit_mb: int = 512, collect_garbage: bool = True) -> None:
+        """``collect_garbage=False``: no mark-and-sweep of dropped messages and overwritten blobs (see
+        ``azurite_no_gc.js``), for a benchmark that holds one emulator for an hour; memory grows instead."""
         self.memory_limit_mb = memory_limit_mb
+        self.collect_garbage = collect_garbage
         self.ports: dict[str, int] = {}
         self._proc: subprocess.Popen[str] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
@@ -63,9 +68,13 @@ class Azurite:
             "--tablePort",
             "0",
         ]
+        env = dict(os.environ)
+        if not self.collect_garbage:
+            env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} --require {NO_GC}".strip()
         self._proc = subprocess.Popen(  # noqa: S603 - our own pinned Azurite binary
-            args, cwd=self._workdir.name, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            args, cwd=self._workdir.name, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
+        gc_off: set[str] = set()
         timer = threading.Timer(timeout, self._proc.kill)
         timer.start()
         try:
@@ -77,6 +86,10 @@ class Azurite:
                 match = LISTENING.search(line)
                 if match:
                     self.ports[match.group(1)] = int(match.group(2))
+                elif off := GC_OFF.search(line):
+                    gc_off.add(off.group(1))
+            if not self.collect_garbage and gc_off != {"Blob", "Queue"}:
+                raise RuntimeError(f"Azurite's mark and sweep could not be turned off (off: {sorted(gc_off)})")
         except BaseException:
             self.stop()
             raise
