@@ -41,8 +41,10 @@ twin's ``NOTIFY_RETRY_MINUTES``, and the report says how many it gave up on), an
 missing against the sandbox's ground truth (``expected_records``, deletes applied; records uploaded after the
 traffic ends left out) at the end, apart from those uploaded without a notification less than a day before the
 end, and records landed that the vendor deleted. Users served is computed from the requests per user measured
-at N (``--users``; on this 2-core machine a day of 1,000 WHOOP users takes ``--day-seconds 3600``, and the
-warm-up about 9 minutes more). Final line: users served per vendor, planned policy.
+at N (``--users``; this 2-core machine keeps up with a day of 1,000 WHOOP users at ``--day-seconds 1800
+--workers 8``, the warm-up taking about 6 minutes more). The planned policy reports the timer jobs it queued: 0
+when the budget left beyond the notifications' reserve was short all day (reconciliation deferred, so the
+unnotified changes show as not landed). Final line: users served per vendor, planned policy.
 """
 
 from __future__ import annotations
