@@ -147,7 +147,7 @@ def test_workout_and_recovery_land_where_the_pull_lands_them(
     pair = seed("whoop", "u-rec")
     workout_id, workout_day = first_record(sandbox, "whoop", "workout", "u-rec")
     result = worker.handle(whoop_notice(ctx, sandbox, "u-rec", "workout.updated", workout_id))
-    assert (result.outcome, result.landed) == (WorkOutcome.LANDED, 1)
+    assert result.outcome is WorkOutcome.LANDED  # the same recovery again: landed unchanged
     raw = blobs(ctx, RAW_CONTAINER, "whoop", "workout", "u-rec")
     assert json.loads(raw[f"date={workout_day}/{workout_id}.json"]) == vendor_get(
         ctx, "whoop", pair, f"/v2/activity/workout/{workout_id}"
@@ -500,26 +500,35 @@ def test_reconciliation_pulls_a_connection_quiet_for_longer_than_usual_only(
     assert later == {"u-slow", "u-active"}  # everyone is quiet by then, but an unusable connection is not pulled
 
 
-def test_a_recovery_of_a_landed_sleep_costs_two_vendor_reads_not_three(
+def test_a_recovery_costs_one_vendor_read_once_its_sleep_and_cycle_have_landed(
     ctx: AppContext, seed: Any, sandbox: Sandbox, worker: NotificationWorker
 ) -> None:
-    """WHOOP's budget is per app: the sleep a recovery names has usually landed already (its own notification came
-    first), and a sleep never changes cycle, so its landed cycle_id is used instead of reading the sleep again."""
+    """WHOOP's budget is per app. A sleep never changes cycle, and a cycle never changes its start or time zone, so
+    what has landed answers what the recovery needs besides itself: the landed sleep's cycle_id, the landed cycle's
+    local date. WHOOP sends a second recovery.updated each morning (once the recovery is scored): one read."""
     pair = seed("whoop", "u-cheap")
-    cycle_id, recovery_day = first_record(sandbox, "whoop", "recovery", "u-cheap")
-    sleep_id = vendor_get(ctx, "whoop", pair, f"/v2/cycle/{cycle_id}/recovery")["sleep_id"]
+    (first, _), (cycle_id, recovery_day) = [
+        (str(c), d) for c, d in sandbox.expected_records("whoop", "recovery", "u-cheap", *PAST)[:2]
+    ]
+    sleep_of = {c: vendor_get(ctx, "whoop", pair, f"/v2/cycle/{c}/recovery")["sleep_id"] for c in (first, cycle_id)}
 
     def data_calls() -> list[str]:
-        return [r.path for r in sandbox.requests("whoop") if r.endpoint != "token"]
+        return [r.path.rsplit("/", 1)[-1] for r in sandbox.requests("whoop") if r.endpoint != "token"]
 
     before = len(data_calls())
-    assert worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "recovery.updated", sleep_id)).landed == 2
-    assert len(data_calls()) - before == 3, "without the sleep landed: the sleep, the recovery and the cycle"
+    assert worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "recovery.updated", sleep_of[first])).landed == 2
+    assert len(data_calls()) - before == 3, "nothing landed: the sleep, the recovery and the cycle"
 
-    assert worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "sleep.updated", sleep_id)).landed == 1
+    assert worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "sleep.updated", sleep_of[cycle_id])).landed == 1
     before = len(data_calls())
-    result = worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "recovery.updated", sleep_id))
-    assert result.outcome is WorkOutcome.LANDED  # the same recovery and cycle again: landed unchanged
-    assert [p.rsplit("/", 1)[-1] for p in data_calls()[before:]] == ["recovery", cycle_id]
+    assert worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "recovery.updated", sleep_of[cycle_id])).landed == 2
+    assert data_calls()[before:] == ["recovery", cycle_id], "the sleep landed: the recovery, and its cycle for its date"
+
+    before = len(data_calls())
+    result = worker.handle(whoop_notice(ctx, sandbox, "u-cheap", "recovery.updated", sleep_of[cycle_id]))
+    assert result.outcome is WorkOutcome.LANDED  # the same recovery again: landed unchanged
+    assert data_calls()[before:] == ["recovery"], "the sleep and the cycle landed: the recovery alone"
     raw = blobs(ctx, RAW_CONTAINER, "whoop", "recovery", "u-cheap")
-    assert list(raw) == [f"date={recovery_day}/{cycle_id}.json"]
+    assert f"date={recovery_day}/{cycle_id}.json" in raw  # where the pull lands it
+    outcome = ctx.puller.run(PullJob("whoop", "u-cheap", "recovery", recovery_day, recovery_day))
+    assert (outcome.created, outcome.updated, outcome.unchanged) == (0, 0, 1), "the pull finds it where it landed"

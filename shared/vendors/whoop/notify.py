@@ -17,8 +17,10 @@ What each asks for:
   ``data.local_date``; ``recovery.updated``: the sleep gives the ``cycle_id`` (the landed sleep's, when it has
   landed: a sleep never changes cycle, and WHOOP's budget is the app's), then
   ``/v2/cycle/{id}/recovery`` lands as ``recovery`` with record id ``cycle_id`` on the cycle's local date,
-  exactly as the pull lands it; the cycle read for that date is landed as ``cycle`` too (WHOOP sends no cycle
-  events). A 404 -> ignored (deleted meanwhile).
+  exactly as the pull lands it. That date is the landed cycle's when the cycle has landed (a cycle's start and
+  time zone never change: a recovery scored after its upload, WHOOP's second ``recovery.updated`` of a morning,
+  then costs one read); else the cycle is read for it and landed as ``cycle`` too. Cycles have no events: the
+  pull timer keeps them fresh, not this. A 404 -> ignored (deleted meanwhile).
 - ``*.deleted``: the record's landed blobs are removed (ids are UUIDs, compared case-insensitively).
   ``recovery.deleted`` names the sleep: the recovery is found through the landed sleep's ``cycle_id`` and, when
   that sleep is gone already (a ``sleep.deleted`` processed first), among the user's ``RECOVERY_SCAN`` most
@@ -30,6 +32,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from contextlib import suppress
+from datetime import date
 from functools import partial
 from urllib.parse import quote
 
@@ -154,6 +158,9 @@ def work(n: Notification, context: WorkContext) -> Step:
         # a sleep never changes cycle: once the sleep has landed, its cycle_id saves reading the sleep again
         cycle_id = landed_cycle_of_sleep(context.landed, n.record_id)
         if cycle_id is not None:
+            day = landed_cycle_date(context.landed, cycle_id)
+            if day is not None:
+                return Fetch(partial(_recovery_on, cycle_id, day))
             return Fetch(partial(_recovery_of_cycle, cycle_id))
         return Fetch(partial(_recovery, n.record_id))
     return Fetch(partial(_record, n.collection, n.record_id))
@@ -170,6 +177,15 @@ def _record(collection: str, record_id: str, api: VendorApi) -> list[tuple[str, 
 def _recovery(sleep_id: str, api: VendorApi) -> list[tuple[str, Fetched]]:
     sleep = api.get(f"{SINGLE['sleep']}/{quote(sleep_id, safe='')}")
     return _recovery_of_cycle(id_of(sleep, "cycle_id"), api)
+
+
+def _recovery_on(cycle_id: str, day: date, api: VendorApi) -> list[tuple[str, Fetched]]:
+    """The recovery of a cycle whose local date is known (its cycle has landed)."""
+    path = f"/v2/cycle/{quote(cycle_id, safe='')}/recovery"
+    recovery = api.get(path)
+    if not isinstance(recovery, dict):
+        raise ValueError("WHOOP recovery is not a JSON object")
+    return [("recovery", Fetched(id_of(recovery, "cycle_id"), day, recovery, path))]
 
 
 def _recovery_of_cycle(cycle_id: str, api: VendorApi) -> list[tuple[str, Fetched]]:
@@ -191,6 +207,15 @@ def landed_cycle_of_sleep(landed: LandedRecords, sleep_id: str) -> str | None:
     for sleep in landed.copies("sleep", sleep_id):
         if isinstance(sleep, dict) and sleep.get("cycle_id") not in (None, ""):
             return str(sleep["cycle_id"])
+    return None
+
+
+def landed_cycle_date(landed: LandedRecords, cycle_id: str) -> date | None:
+    """The local date of a landed copy of the cycle (as the pull lands it), if one has landed whole."""
+    for cycle in landed.copies("cycle", cycle_id):
+        if isinstance(cycle, dict):
+            with suppress(TypeError, ValueError):
+                return local_date("cycle", cycle)
     return None
 
 
