@@ -55,7 +55,7 @@ def test_a_type_is_due_when_its_freshness_runs_out(ctx: AppContext, seed: Any) -
     assert sorted(j.data_type for j in first.jobs) == sorted((*COLLECTIONS, "profile", "body"))  # never pulled
     assert all(j.priority is Priority.RECONCILE for j in first.jobs)
 
-    hours = {"cycle": 22.0, "sleep": 30.0, "recovery": 30.0, "workout": 2.0, "profile": 167.5, "body": 30.0}
+    hours = {"cycle": 21.0, "sleep": 30.0, "recovery": 30.0, "workout": 2.0, "profile": 167.5, "body": 30.0}
     for name, age in hours.items():
         pulled(ctx, "u-fresh", name, now - timedelta(hours=age))
     notified(ctx, "u-fresh", now - timedelta(hours=1))  # notifications flow: notified types every 72 h
@@ -63,7 +63,7 @@ def test_a_type_is_due_when_its_freshness_runs_out(ctx: AppContext, seed: Any) -
     # a snapshot is due weekly (PULL_SNAPSHOT_FRESHNESS_HOURS): the profile within the hour, the body not for days
     assert [j.data_type for j in flowing.jobs] == ["profile"]
     assert sorted(flowing.fresh) == ["body", "cycle", "recovery", "sleep", "workout"]
-    # an hour later the cycle, which no notification covers, is a day old
+    # an hour later the cycle, which no notification covers, is due: two hours before it is a day old
     assert "cycle" in {
         j.data_type for j in plan(ctx.settings, ctx.pull_state, connection, now + timedelta(hours=1)).jobs
     }
@@ -128,6 +128,59 @@ def test_a_budget_exhausted_by_notifications_defers_reconciliation_and_never_dro
     again = plan(settings, ctx.pull_state, connection)
     assert sorted(j.data_type for j in again.jobs) == sorted(j.data_type for j in due.jobs) and not again.deferred
     assert reconcile(settings, ctx.registry, ctx.pull_state, activity, queue) == 1
+
+
+def test_reconciliation_at_its_freshness_deadline_spends_the_reserve_and_only_a_full_window_defers_it(
+    app_env: dict[str, str], seed: Any, sandbox: Sandbox
+) -> None:
+    """When notification work alone takes more than the reserve leaves (a day of 1,000 WHOOP users), a type whose
+    freshness runs out before the timer's next run is still pulled: what can wait keeps waiting."""
+    settings = load_settings({**app_env, "WHOOP_RATE_LIMITS": "100/86400", "PULL_BUDGET_RESERVE_PERCENT": "20"})
+    ctx = AppContext(settings)
+    ctx.ensure_resources()
+    forget_budget_readings()
+    seed("whoop", "u-late", context=ctx)
+    connection = ctx.registry.get("whoop", "u-late")
+    assert connection is not None
+    now = datetime.now(UTC)
+    recent = (now - timedelta(days=2)).date().isoformat()
+    ages = {"cycle": 23.5, "profile": 166.5, "body": 1, "sleep": 1, "recovery": 1, "workout": 1}
+    for name, hours in ages.items():  # the cycle's day runs out within the hour; the profile's week in two hours
+        ctx.pull_state.table.upsert_entity(
+            {
+                "PartitionKey": "whoop|u-late",
+                "RowKey": name,
+                "last_pull_at": iso(now - timedelta(hours=hours)),
+                "watermark": recent,
+            }
+        )
+    notified(ctx, "u-late", now - timedelta(minutes=5))
+    limits = settings.vendor("whoop").rate_limits
+
+    roomy = plan(settings, ctx.pull_state, connection, now)
+    assert {j.data_type: j.priority for j in roomy.jobs} == {"cycle": Priority.DEADLINE, "profile": Priority.RECONCILE}
+
+    for _ in range(80):  # notification work takes all reconciliation may use beyond the reserve
+        ctx.budget.acquire("whoop", "app", limits, Priority.LIVE)
+    forget_budget_readings()
+    tight = plan(settings, ctx.pull_state, connection, now)
+    assert [(j.data_type, j.priority) for j in tight.jobs] == [("cycle", Priority.DEADLINE)]
+    assert tight.deferred == ["profile"] and tight.pressing == ["cycle"]
+    before = sum(1 for r in sandbox.requests("whoop") if r.endpoint != "token")
+    outcome = ctx.pull.work_live(tight.jobs[0].message())
+    assert outcome.status is PullStatus.DONE and outcome.requests >= 1  # out of the reserve
+    assert sum(1 for r in sandbox.requests("whoop") if r.endpoint != "token") - before == outcome.requests
+    assert ctx.budget.usage("whoop", "app", limits[-1]) > 80
+    mark = ctx.pull_state.get("whoop", "u-late", "cycle")
+    assert mark is not None and mark.pulled_at is not None and mark.pulled_at > now - timedelta(minutes=1)
+
+    # a full window defers even a pressing type, and records nothing: it is planned again next run
+    while ctx.budget.usage("whoop", "app", limits[-1]) < 100:
+        ctx.budget.acquire("whoop", "app", limits, Priority.LIVE)
+    forget_budget_readings()
+    later = now + timedelta(hours=23, minutes=30)
+    full = plan(settings, ctx.pull_state, connection, later)
+    assert full.jobs == [] and sorted(full.deferred) == sorted(full.pressing) == ["cycle", "profile"]
 
 
 class SimClock:

@@ -204,8 +204,12 @@ def test_reconciliation_and_backfill_leave_the_reserve_to_live_work(ctx: AppCont
             budget.acquire("whoop", "app", day, priority, deadline=clock() + 600)
         assert stop.value.retry_after == pytest.approx(86_400 + 2, abs=1)  # when the first of the day leaves
     assert budget.acquire("whoop", "app", day, Priority.LIVE) == 0
-    assert budget.acquire("whoop", "app", day, Priority.LIVE) == 0
+    # reconciliation at its freshness deadline may spend the reserve, but not past the window's limit
+    assert budget.acquire("whoop", "app", day, Priority.DEADLINE) == 0
     assert budget.usage("whoop", "app", day[0]) == 10
+    for priority in (Priority.DEADLINE, Priority.LIVE):
+        with pytest.raises(OutOfTime):
+            budget.acquire("whoop", "app", day, priority, deadline=clock() + 600)
 
 
 def test_a_waiting_live_pull_goes_before_reconciliation_and_a_waiting_reconciliation_before_backfill(
@@ -216,8 +220,9 @@ def test_a_waiting_live_pull_goes_before_reconciliation_and_a_waiting_reconcilia
     with pytest.raises(OutOfTime):  # a live pull waits: its mark holds reconciliation back too
         budget.acquire("whoop", "app", MINUTE, Priority.LIVE, deadline=clock.now + 1)
     clock.advance(62.5)
-    with pytest.raises(OutOfTime):
-        budget.acquire("whoop", "app", MINUTE, Priority.RECONCILE, deadline=clock.now + 0.1)
+    for planned in (Priority.RECONCILE, Priority.DEADLINE):  # even reconciliation at its freshness deadline
+        with pytest.raises(OutOfTime):
+            budget.acquire("whoop", "app", MINUTE, planned, deadline=clock.now + 0.1)
     assert budget.acquire("whoop", "app", MINUTE, Priority.LIVE) == 0
     clock.advance(5)
     for _ in range(2):

@@ -16,11 +16,18 @@ from typing import Any, Protocol
 
 class Priority(StrEnum):
     """Whose turn a request is: live work (notifications, a pull a person asked for) goes first, then the
-    reconciliation the pull timer plans, then backfill chunks."""
+    reconciliation the pull timer plans, then backfill chunks. ``DEADLINE`` is planned reconciliation of a type
+    whose freshness runs out before the timer's next run: it waits for live work like any reconciliation, but
+    may spend the share of the budget kept for live work (a freshness broken is a promise broken too)."""
 
     LIVE = "live"
+    DEADLINE = "deadline"
     RECONCILE = "reconcile"
     BACKFILL = "backfill"
+
+
+PLANNED = frozenset({Priority.DEADLINE, Priority.RECONCILE})
+"""What the pull timer plans (as against what a notification or a person asks for, and backfill)."""
 
 
 @dataclass(frozen=True)

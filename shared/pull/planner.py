@@ -17,6 +17,13 @@ than the due jobs need, beyond the share kept for notifications (``PULL_BUDGET_R
 window), the jobs are *deferred*: not queued, their state untouched, so they stay due for the next run (and a
 queued job that meets the reserve at run time is queued again with a delay by the rate budget's ``OutOfTime``).
 
+A type whose freshness runs out before the timer's next run (its age within ``DEADLINE_SLACK`` of it: the
+hourly timer's period) is *pressing*: it is planned as ``Priority.DEADLINE``, which may spend the reserve (still
+after live work), as long as the whole window has a request left for it; else it is deferred too. So
+reconciliation is not starved when notification work alone takes more than the reserve leaves (a day of 1,000
+WHOOP users: about 80% of the app's 10,000), and the reserve still holds back what can wait: a type due early
+(``DUE_SLACK`` before its freshness runs out, an hour ahead of its deadline), a first pull, backfill.
+
 API (used by the timers, the notification reconciliation and ``bench/reach.py``):
 
 - ``live_jobs(settings, state, connection, now=None, *, budget=None) -> Iterator[PullJob]``: the jobs to queue
@@ -27,8 +34,9 @@ API (used by the timers, the notification reconciliation and ``bench/reach.py``)
   pull``: a person asked).
 - ``freshness(settings, state, connection, now=None) -> dict``: per type, the age of its last pull and whether
   it is due (health pages).
-- ``budget_left(settings, budget, vendor, user_id) -> int | None``: requests reconciliation may still take in
-  the vendor's widest window (None: no limit).
+- ``budget_left(settings, budget, vendor, user_id, *, reserve=True) -> int | None``: requests reconciliation may
+  still take in the vendor's widest window, beyond the reserve (``reserve=False``: the reserve included; None:
+  no limit).
 - ``budget_report(settings, budget) -> list[dict]``: per enabled vendor and limit, requests used and left in the
   current window (``python -m shared status``).
 """
@@ -59,8 +67,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DUE_SLACK = timedelta(hours=1)
-"""A type is due this much before its freshness runs out: the timer runs hourly, so it is pulled on time."""
+DUE_SLACK = timedelta(hours=2)
+"""A type is due this much before its freshness runs out: the timer runs hourly, so it is pulled on time even when
+the budget beyond the reserve defers it once."""
+DEADLINE_SLACK = timedelta(hours=1)
+"""A due type whose freshness runs out within this (before the hourly timer's next run) is pressing: planned as
+``Priority.DEADLINE``, which may spend the reserve."""
 BUDGET_CACHE_SECONDS = 30.0
 """How long one process reuses an app-wide budget's reading (a sweep plans many connections of one vendor)."""
 
@@ -71,6 +83,7 @@ class Plan:
     jobs: list[PullJob] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)  # due, but the budget left after notifications is short
     fresh: list[str] = field(default_factory=list)  # not due yet
+    pressing: list[str] = field(default_factory=list)  # due, and their freshness runs out before the next run
 
 
 def _granted_types(connection: Connection) -> list[str]:
@@ -149,29 +162,33 @@ def _last_notified(state: PullStateStore, connection: Connection) -> datetime | 
     return state.last_notified_at(connection.vendor, connection.user_id)
 
 
-_budget_cache: dict[tuple[str, str], tuple[float, int | None]] = {}
+_budget_cache: dict[tuple[str, str], tuple[float, int]] = {}  # (vendor, key) -> (good until, requests used)
 _budget_guard = threading.Lock()
 
 
-def budget_left(settings: Settings, budget: RateBudget, vendor: str, user_id: str) -> int | None:
+def budget_left(
+    settings: Settings, budget: RateBudget, vendor: str, user_id: str, *, reserve: bool = True
+) -> int | None:
     """Requests reconciliation may still take now in ``vendor``'s widest window, beyond the notifications'
-    reserve, for this connection's budget (the app's one or the user's); None when the vendor has no limit."""
+    reserve (``reserve=False``: the reserve included, what pressing reconciliation may take), for this
+    connection's budget (the app's one or the user's); None when the vendor has no limit."""
     limits = settings.vendor(vendor).rate_limits
     if not limits:
         return None
     widest = max(limits, key=lambda each: each.seconds)
-    allowed = (budget.reserved(limits) or [widest])[0].requests
+    allowed = (budget.reserved(limits) or [widest])[0].requests if reserve else widest.requests
     key = "app" if spec_for(vendor).rate_limit_scope == "app" else connection_digest(vendor, user_id)
     moment = time.monotonic()
     with _budget_guard:
         cached = _budget_cache.get((vendor, key))
-        if key == "app" and cached and cached[0] > moment:
-            return cached[1]
-    left = max(0, allowed - budget.usage(vendor, key, widest))
-    if key == "app":  # one reading serves every connection of the vendor; a user's budget is read each time
-        with _budget_guard:
-            _budget_cache[(vendor, key)] = (moment + BUDGET_CACHE_SECONDS, left)
-    return left
+    if key == "app" and cached and cached[0] > moment:
+        used = cached[1]
+    else:
+        used = budget.usage(vendor, key, widest)
+        if key == "app":  # one reading serves every connection of the vendor; a user's budget is read each time
+            with _budget_guard:
+                _budget_cache[(vendor, key)] = (moment + BUDGET_CACHE_SECONDS, used)
+    return max(0, allowed - used)
 
 
 def budget_report(settings: Settings, budget: RateBudget) -> list[dict[str, Any]]:
@@ -232,6 +249,8 @@ def plan(
         limit = timedelta(hours=freshness_hours(settings, connection, name, flowing, quiet_hours))
         if pulled is None or now - pulled >= limit - DUE_SLACK:
             due.append(name)
+            if pulled is not None and now - pulled >= limit - DEADLINE_SLACK:
+                result.pressing.append(name)
         else:
             result.fresh.append(name)
     if not due:
@@ -239,12 +258,30 @@ def plan(
     budget = budget or RateBudget(
         state.tables, settings.rate_limit_margin_seconds, reserve_percent=settings.pull_budget_reserve_percent
     )
+    planned = due
     left = budget_left(settings, budget, connection.vendor, connection.user_id)
     if left is not None and left < len(due):  # each job costs at least one request
-        result.deferred = due
-        log.info("pull plan %s: %d due types deferred, %d requests left", connection.vendor, len(due), left)
-        return result
-    jobs = [_job(settings, connection, name, marks.get(name), now, Priority.RECONCILE) for name in due]
+        whole = budget_left(settings, budget, connection.vendor, connection.user_id, reserve=False) or 0
+        planned = result.pressing if result.pressing and whole >= len(result.pressing) else []
+        result.deferred = [name for name in due if name not in planned]
+        log.info(
+            "pull plan %s: %d due types deferred, %d pressing planned, %d requests left beyond the reserve",
+            connection.vendor,
+            len(result.deferred),
+            len(planned),
+            left,
+        )
+    jobs = [
+        _job(
+            settings,
+            connection,
+            name,
+            marks.get(name),
+            now,
+            Priority.DEADLINE if name in result.pressing else Priority.RECONCILE,
+        )
+        for name in planned
+    ]
     result.jobs = _aligned(settings, connection, jobs)
     return result
 

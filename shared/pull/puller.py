@@ -30,7 +30,7 @@ import requests
 from shared.landing import Landed
 from shared.naming import log_id
 from shared.pull.jobs import BadPullMessage, PullJob
-from shared.pull.model import DataType, Fetched, Priority, VendorApi, Window
+from shared.pull.model import PLANNED, DataType, Fetched, VendorApi, Window
 from shared.pull.pull_state import PullStateStore
 from shared.pull.rate_budget import OutOfTime, RateBudget
 from shared.pull.sink import RecordSink
@@ -247,9 +247,7 @@ class Puller:
             deadline=deadline,
         )
         fetcher = vendor_for(job.vendor).data
-        reads: VendorApi = (
-            self.shared_reads.api(api, job.vendor, job.user_id) if job.priority is Priority.RECONCILE else api
-        )
+        reads: VendorApi = self.shared_reads.api(api, job.vendor, job.user_id) if job.priority in PLANNED else api
         today = latest_local_date(datetime.fromtimestamp(self.clock(), UTC))
         pieces = [job.window] if kind.snapshot else list(job.window.split(kind.chunk_days))
         refused: bool | None = None  # whether the vendor refused this type's data calls (401/403), if known

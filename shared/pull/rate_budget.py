@@ -10,7 +10,8 @@ limit too, whatever its alignment. Live work goes first, then reconciliation, th
 a live request waits for a slot, no reconciliation or backfill request takes one, and while a reconciliation
 request waits, no backfill request does. A share of each budget's largest window (``PULL_BUDGET_RESERVE_PERCENT``)
 is kept for live work: reconciliation and backfill wait rather than spend it (``OutOfTime`` past their deadline,
-so their job is queued again with a delay: deferred, never dropped).
+so their job is queued again with a delay: deferred, never dropped), except reconciliation at its freshness
+deadline (``Priority.DEADLINE``), which may spend it after live work.
 
 Two things keep many workers cheap and honest:
 - A worker that loses the conditional update to another backs off for a random, growing time (full jitter)
@@ -45,6 +46,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.core.pipeline import PipelineResponse
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
+from shared.pull.model import PLANNED
 from shared.pull.model import Priority as Priority  # a budget's callers name it here too
 from shared.settings import RateLimit
 
@@ -63,6 +65,8 @@ BACKOFF_MAX = 1.0
 """After the n-th lost update in a row a worker waits a random time up to min(BACKOFF_MAX, BACKOFF_FIRST * 2^n)."""
 WAKE_SPREAD = 0.05
 """Workers waiting for a window wake up to this much (doubled per update lost meanwhile) after the slot frees."""
+KEEP_RESERVE = frozenset({Priority.RECONCILE, Priority.BACKFILL})
+"""Priorities that leave the live reserve alone."""
 ETAG_TIME = re.compile(r"datetime'([^']+)'")
 
 
@@ -236,7 +240,7 @@ class RateBudget:
             now = self.now()
             self._prune(state, limits, now)
             wait = max(state.paused_until - now, self._wait_for_slot(state, limits, now))
-            if wait <= 0 and priority is not Priority.LIVE:
+            if wait <= 0 and priority in KEEP_RESERVE:
                 wait = self._wait_for_slot(state, self.reserved(limits), now)  # the reserve is live work's
             if wait <= 0 and priority is not Priority.LIVE and state.live_until > now:
                 wait = min(state.live_until - now, 0.5)  # live work is waiting: let it go first
@@ -257,7 +261,7 @@ class RateBudget:
             if priority is Priority.LIVE and state.live_until < now + wait:
                 state.live_until = self.stamp() + wait + LIVE_MARK_SECONDS
                 self._write(vendor, key, state)  # best effort: a lost race only delays the mark
-            elif priority is Priority.RECONCILE and state.reconcile_until < now + wait and wait <= MARK_MAX_WAIT:
+            elif priority in PLANNED and state.reconcile_until < now + wait and wait <= MARK_MAX_WAIT:
                 # waiting for a short window holds backfill back; waiting out the day's reserve does not
                 state.reconcile_until = self.stamp() + wait + LIVE_MARK_SECONDS
                 self._write(vendor, key, state)
