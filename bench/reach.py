@@ -4,7 +4,9 @@
                           [--drain-hours 1] [--policies planned hourly]
 
 For each vendor and policy, afresh (its own Azurite, secrets directory and sandbox in a process of its own): N
-users connected and pulled up to the start (the warm-up, limits off), then a simulated day of the vendor's
+users connected and pulled up to the start (the warm-up, limits off; then each type's last pull is set to a random
+point of its reconciliation period, and each connection's last notification to one of the last 12 hours, as in
+an app that has run for weeks: ``steady_state``), then a simulated day of the vendor's
 traffic (its twin's ``sandbox/vendors/<name>/traffic.py``; WHOOP: uploads, scores, cycles revised through the
 day, edits and deletes; Oura: documents as the ring syncs, all-day documents revised every few hours, sleep edits,
 workout deletes; Withings: weighings, blood pressure, sleep summaries and ECGs, some revised; and the
@@ -42,9 +44,11 @@ missing against the sandbox's ground truth (``expected_records``, deletes applie
 traffic ends left out) at the end, apart from those uploaded without a notification less than a day before the
 end, and records landed that the vendor deleted. Users served is computed from the requests per user measured
 at N (``--users``; this 2-core machine keeps up with a day of 1,000 WHOOP users at ``--day-seconds 1800
---workers 8``, the warm-up taking about 6 minutes more). The planned policy reports the timer jobs it queued: 0
-when the budget left beyond the notifications' reserve was short all day (reconciliation deferred, so the
-unnotified changes show as not landed). Final line: users served per vendor, planned policy.
+--workers 8``, the warm-up taking about 6 minutes more). The planned policy reports the timer jobs it queued,
+those of them at a type's freshness deadline (``Priority.DEADLINE``, allowed to spend the notifications'
+reserve), and the due types it deferred for the budget; the types its last run still deferred count in the
+demand at the pulls' measured cost, as a backlog left queued does. Final line: users served per vendor, planned
+policy.
 """
 
 from __future__ import annotations
@@ -55,13 +59,14 @@ import itertools
 import logging
 import math
 import os
+import random
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,9 +83,10 @@ from shared.connections import store_connection
 from shared.landing import Landed
 from shared.layout import RAW_CONTAINER
 from shared.notify import NOTIFY_QUEUE
+from shared.notify.worker import NOTIFY_ACTIVITY_TABLE
 from shared.pull import planner
 from shared.pull.jobs import LIVE_QUEUE, PullJob
-from shared.pull.model import Fetched
+from shared.pull.model import Fetched, Priority
 from shared.pull.puller import latest_local_date
 from shared.pull.rate_budget import RateBudget
 from shared.pull.sink import RecordSink
@@ -229,14 +235,54 @@ def hourly_jobs(context: AppContext, connection: Connection, now: datetime) -> I
         yield PullJob(connection.vendor, connection.user_id, name, first, last)
 
 
-def planned_jobs(context: AppContext, connection: Connection, now: datetime) -> Iterator[PullJob]:
-    return planner.live_jobs(context.settings, context.pull_state, connection, now, budget=context.budget)
+def hourly_plan(context: AppContext, connection: Connection, now: datetime) -> planner.Plan:
+    return planner.Plan(connection, jobs=list(hourly_jobs(context, connection, now)))
 
 
-POLICIES: dict[str, Callable[[AppContext, Connection, datetime], Iterator[PullJob]]] = {
-    "planned": planned_jobs,
-    "hourly": hourly_jobs,
+def planned_plan(context: AppContext, connection: Connection, now: datetime) -> planner.Plan:
+    return planner.plan(context.settings, context.pull_state, connection, now, budget=context.budget)
+
+
+POLICIES: dict[str, Callable[[AppContext, Connection, datetime], planner.Plan]] = {
+    "planned": planned_plan,
+    "hourly": hourly_plan,
 }
+
+
+def steady_state(context: AppContext, start: datetime, seed: str) -> None:
+    """Make the warm-up's marks look like a running app's: each type of each connection last pulled at a random
+    point of its reconciliation period (its freshness less the planner's lead, as the hourly timer pulls it) and
+    the connection's last notification at a random point of the last 12 hours. Else every connection would have
+    been pulled at the same moment: the day would see one burst of reconciliation 22 hours in and none of what
+    falls due every few days (the notified types, the snapshots), and the planner would take the connections for
+    silent at the start."""
+    rng = random.Random(seed)
+    lead = (planner.DUE_SLACK + planner.DEADLINE_SLACK).total_seconds() / 7200  # hours: due .. pressing, halfway
+    rows: list[tuple[Connection, str, datetime]] = []
+    notified: list[tuple[Connection, datetime]] = []
+    for connection in connections(context):
+        vendor = vendor_for(connection.vendor)
+        for name in vendor.data.data_types:
+            period = planner.freshness_hours(context.settings, connection, name, flowing=True) - lead
+            rows.append((connection, name, start - timedelta(hours=rng.uniform(0.0, period))))
+        if vendor.notifications is not None and vendor.notified_types:
+            notified.append((connection, start - timedelta(hours=rng.uniform(0.0, 12.0))))
+    activity = context.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
+
+    def pulled(row: tuple[Connection, str, datetime]) -> None:
+        connection, name, at = row
+        if context.pull_state.get(connection.vendor, connection.user_id, name) is not None:  # a type granted
+            at_text = at.isoformat(timespec="seconds").replace("+00:00", "Z")
+            context.pull_state.advance(connection.vendor, connection.user_id, name, None, 0, at=at_text)
+
+    def heard(row: tuple[Connection, datetime]) -> None:
+        connection, at = row
+        entity = {"PartitionKey": connection.vendor, "RowKey": connection.user_id, "last_at": at.timestamp()}
+        activity.upsert_entity(entity)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(pulled, rows))
+        list(pool.map(heard, notified))
 
 
 # -- threads: queue workers, the timer, the vendor's traffic -----------------------------------------------------
@@ -300,11 +346,11 @@ def run_until_empty(context: AppContext, queue_name: str, handle: Callable[[byte
 
 def timer(
     context: AppContext,
-    policy: Callable[[AppContext, Connection, datetime], Iterator[PullJob]],
+    policy: Callable[[AppContext, Connection, datetime], planner.Plan],
     clock: SimClock,
     end: float,
     stop: threading.Event,
-    runs: list[tuple[float, int]],
+    runs: list[Run],
 ) -> None:
     """The pull timer, every simulated hour from the start (its first run at the start)."""
     queue = context.storage.queue(LIVE_QUEUE)
@@ -314,13 +360,27 @@ def timer(
             stop.wait(0.01)
             continue
         now = datetime.fromtimestamp(clock(), UTC)
-        sent = 0
+        run = Run(clock())
         for connection in connections(context):
-            for job in policy(context, connection, now):
+            planned = policy(context, connection, now)
+            for job in planned.jobs:
                 queue.send_message(job.message())
-                sent += 1
-        runs.append((clock(), sent))
+                run.sent += 1
+                run.deadline += job.priority is Priority.DEADLINE
+            run.deferred += len(planned.deferred)
+        runs.append(run)
         due += 3600.0
+
+
+@dataclass
+class Run:
+    """One run of the pull timer: jobs queued (``deadline``: of them, at a type's freshness deadline, allowed to
+    spend the reserve) and due types deferred for the budget."""
+
+    at: float
+    sent: int = 0
+    deadline: int = 0
+    deferred: int = 0
 
 
 @dataclass
@@ -412,6 +472,9 @@ class Result:
     expected: int
     stale_deleted: int
     timer_jobs: int
+    deadline_jobs: int  # of the timer jobs, those at a type's freshness deadline (they may spend the reserve)
+    deferred: int  # due types the timer deferred for the budget, summed over its runs
+    deferred_at_end: int  # due types its last run deferred: reconciliation still owed
     jobs_worked: int  # pull jobs the live workers finished
     backlog: int  # pull jobs still queued at the end: this machine fell behind the policy
     failures: dict[str, int]
@@ -419,9 +482,10 @@ class Result:
 
     @property
     def demand(self) -> float:
-        """Requests the policy asks for in the day: those sent, and the backlog's at the pulls' measured cost."""
+        """Requests the policy asks for in the day: those sent, and at the pulls' measured cost the backlog's and
+        those of the types the last timer run deferred (reconciliation owed, not done)."""
         pulls = sum(n for endpoint, n in self.endpoints.items() if endpoint not in self.notified_endpoints)
-        return self.requests + self.backlog * pulls / max(1, self.jobs_worked)
+        return self.requests + (self.backlog + self.deferred_at_end) * pulls / max(1, self.jobs_worked)
 
     @property
     def per_user_day(self) -> float:
@@ -491,6 +555,7 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
         context = app_context(env, clock, landings, stop)
         for entity in list(context.budget.table.list_entities()):  # the warm-up's sends are not the day's
             context.budget.table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        steady_state(context, start, f"{vendor}-{args.users}")
         print(f"  {vendor} {name}: warm-up {time.perf_counter() - started:.0f} s", flush=True)
         sandbox.call("limits_on", vendor)
         m0 = time.monotonic()
@@ -498,7 +563,7 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
         clock.start(m0)
         sent: list[Sent] = []
         deliveries = Deliveries()
-        runs: list[tuple[float, int]] = []
+        runs: list[Run] = []
         counts = {NOTIFY_QUEUE: Counters(), LIVE_QUEUE: Counters()}
         threads = [
             threading.Thread(target=timer, args=(context, POLICIES[name], clock, end.timestamp(), stop, runs)),
@@ -545,7 +610,10 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
             young=len(young),
             expected=len(expected),
             stale_deleted=len(landed - truth),
-            timer_jobs=sum(n for _, n in runs),
+            timer_jobs=sum(run.sent for run in runs),
+            deadline_jobs=sum(run.deadline for run in runs),
+            deferred=sum(run.deferred for run in runs),
+            deferred_at_end=runs[-1].deferred if runs else 0,
             jobs_worked=counts[LIVE_QUEUE].handled,
             backlog=backlog,
             failures={**counts[NOTIFY_QUEUE].errors, **counts[LIVE_QUEUE].errors},
@@ -602,9 +670,11 @@ def report(result: Result) -> None:
     never = sum(1 for x in result.changes if math.isinf(x))
     finite = [x for x in result.changes if not math.isinf(x)]
     slowest = max(finite, default=0.0) / 3600
+    owed = result.backlog + result.deferred_at_end
     behind = (
-        f" + {result.backlog} pull jobs this machine left queued (at {result.demand - result.requests:.0f} requests)"
-        if result.backlog
+        f" + {result.backlog} pull jobs this machine left queued and {result.deferred_at_end} due types the last "
+        f"timer run deferred (at {result.demand - result.requests:.0f} requests)"
+        if owed
         else ""
     )
     share = "" if result.limits.per_user else f", {result.demand / result.limits.per_day:.1%} of the app's day"
@@ -631,7 +701,9 @@ def report(result: Result) -> None:
         f"{result.stale_deleted} deleted at the vendor but still landed; 429s {result.refused}; "
         f"notifications refused by the intake {result.deliveries.refused} (sent again as the vendor does; "
         f"given up {result.deliveries.given_up}, a retry still due {result.deliveries.pending}); "
-        f"timer jobs {result.timer_jobs}, pull jobs worked {result.jobs_worked}; "
+        f"timer jobs {result.timer_jobs} ({result.deadline_jobs} at a freshness deadline), due types deferred "
+        f"{result.deferred} over the runs, {result.deferred_at_end} at the last; "
+        f"pull jobs worked {result.jobs_worked}; "
         f"worker failures {result.failures or 0}; {result.seconds:.0f} s"
     )
 
