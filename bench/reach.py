@@ -19,7 +19,10 @@ triggers call (``NotificationWorker.handle``, ``PullService.work_live``), the re
 
 - hourly: today's landed pull timer: every hour, one live job per connection and data type, from its
   watermark less the lookback (as ``planner.live_jobs`` was before issue 12);
-- planned: issue 12's planner (``shared.pull.planner.live_jobs``) every hour; notifications drive the rest.
+- planned: issue 12's planner (``shared.pull.planner.plan``) every hour; notifications drive the rest.
+
+Under both, the reconciliation of quiet notification streams (``shared.notify.reconcile``) runs every two hours
+at half past, as ``RECONCILE_SCHEDULE`` has it by default.
 
 Both policies get the same traffic and the same notifications, worked by the same notification worker; they
 differ only in what the pull timer queues.
@@ -72,7 +75,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from bench.reach_sandbox import Limits, SimClock, serve, traffic_of
 from bench.remote import RemoteSandbox
@@ -83,7 +86,8 @@ from shared.connections import store_connection
 from shared.landing import Landed
 from shared.layout import RAW_CONTAINER
 from shared.notify import NOTIFY_QUEUE
-from shared.notify.worker import NOTIFY_ACTIVITY_TABLE
+from shared.notify.reconcile import reconcile
+from shared.notify.worker import NOTIFY_ACTIVITY_TABLE, next_usual_gap
 from shared.pull import planner
 from shared.pull.jobs import LIVE_QUEUE, PullJob
 from shared.pull.model import Fetched, Priority
@@ -96,6 +100,8 @@ from shared.vendors import spec_for
 from shared.vendors.registry import vendor_for
 
 DAY = 86_400.0
+STEADY_HISTORY_DAYS = 7  # the days of notifications before the start the activity rows are made from
+QUIET_OFFSET, QUIET_PERIOD = 1800.0, 7200.0  # RECONCILE_SCHEDULE's default: 0 30 */2 * * *
 HISTORY_DAYS = 3
 TARGET_USERS, TARGET_NOTIFIED_MINUTES, TARGET_ALL_HOURS = 1_000, 5.0, 24.0
 Key = tuple[str, str, str]  # data type, user, record id
@@ -249,24 +255,32 @@ POLICIES: dict[str, Callable[[AppContext, Connection, datetime], planner.Plan]] 
 }
 
 
-def steady_state(context: AppContext, start: datetime, seed: str) -> None:
+def steady_state(context: AppContext, start: datetime, seed: str, history: Sequence[Change]) -> None:
     """Make the warm-up's marks look like a running app's: each type of each connection last pulled at a random
-    point of its reconciliation period (its freshness less the planner's lead, as the hourly timer pulls it) and
-    the connection's last notification at a random point of the last 12 hours. Else every connection would have
-    been pulled at the same moment: the day would see one burst of reconciliation 22 hours in and none of what
-    falls due every few days (the notified types, the snapshots), and the planner would take the connections for
-    silent at the start."""
+    point of its reconciliation period (its freshness less the planner's lead, as the hourly timer pulls it), and
+    each connection's notification activity (its last notification, its usual longest gap) as the worker would
+    have kept it from ``history``, the twin's changes of the days before the start. Else every connection would
+    have been pulled at the same moment: the day would see one burst of reconciliation 22 hours in and none of
+    what falls due every few days (the notified types, the snapshots), and the planner and the quiet-stream
+    reconciliation would take the connections for silent at the start."""
     rng = random.Random(seed)
+    heard_at: dict[str, list[float]] = {}
+    for change in history:
+        heard_at.setdefault(change.user, []).extend(change.at.timestamp() for _ in change.notifications)
     lead = (planner.DUE_SLACK + planner.DEADLINE_SLACK).total_seconds() / 7200  # hours: due .. pressing, halfway
     rows: list[tuple[Connection, str, datetime]] = []
-    notified: list[tuple[Connection, datetime]] = []
+    notified: list[tuple[Connection, float, float | None]] = []
     for connection in connections(context):
         vendor = vendor_for(connection.vendor)
         for name in vendor.data.data_types:
             period = planner.freshness_hours(context.settings, connection, name, flowing=True) - lead
             rows.append((connection, name, start - timedelta(hours=rng.uniform(0.0, period))))
-        if vendor.notifications is not None and vendor.notified_types:
-            notified.append((connection, start - timedelta(hours=rng.uniform(0.0, 12.0))))
+        times = sorted(heard_at.get(connection.user_id, ()))
+        if vendor.notifications is not None and vendor.notified_types and times:
+            usual: float | None = None
+            for before, after in itertools.pairwise(times):
+                usual = next_usual_gap(usual, after - before)
+            notified.append((connection, times[-1], usual))
     activity = context.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
 
     def pulled(row: tuple[Connection, str, datetime]) -> None:
@@ -275,9 +289,11 @@ def steady_state(context: AppContext, start: datetime, seed: str) -> None:
             at_text = at.isoformat(timespec="seconds").replace("+00:00", "Z")
             context.pull_state.advance(connection.vendor, connection.user_id, name, None, 0, at=at_text)
 
-    def heard(row: tuple[Connection, datetime]) -> None:
-        connection, at = row
-        entity = {"PartitionKey": connection.vendor, "RowKey": connection.user_id, "last_at": at.timestamp()}
+    def heard(row: tuple[Connection, float, float | None]) -> None:
+        connection, at, usual = row
+        entity: dict[str, Any] = {"PartitionKey": connection.vendor, "RowKey": connection.user_id, "last_at": at}
+        if usual is not None:
+            entity["usual_gap_seconds"] = usual
         activity.upsert_entity(entity)
 
     with ThreadPoolExecutor(16) as pool:
@@ -352,10 +368,27 @@ def timer(
     stop: threading.Event,
     runs: list[Run],
 ) -> None:
-    """The pull timer, every simulated hour from the start (its first run at the start)."""
+    """The pull timer, every simulated hour from the start (its first run at the start), and the reconciliation
+    of quiet notification streams (``reconcile_notifications``) every two hours at half past, as their default
+    schedules have them."""
     queue = context.storage.queue(LIVE_QUEUE)
-    due = clock.start_at
-    while not stop.is_set() and due < end:
+    activity = context.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
+    due, quiet_due = clock.start_at, clock.start_at + QUIET_OFFSET
+    while not stop.is_set() and min(due, quiet_due) < end:
+        if clock() >= quiet_due:
+            with suppress(ResourceNotFoundError):  # no notification yet: no table
+                quiet = reconcile(
+                    context.settings,
+                    context.registry,
+                    context.pull_state,
+                    activity,
+                    queue,
+                    clock(),
+                    budget=context.budget,
+                )
+                runs.append(Run(clock(), reconciliation=True, quiet=quiet))
+            quiet_due += QUIET_PERIOD
+            continue
         if clock() < due:
             stop.wait(0.01)
             continue
@@ -375,12 +408,14 @@ def timer(
 @dataclass
 class Run:
     """One run of the pull timer: jobs queued (``deadline``: of them, at a type's freshness deadline, allowed to
-    spend the reserve) and due types deferred for the budget."""
+    spend the reserve) and due types deferred for the budget; or one of the quiet-stream reconciliation."""
 
     at: float
     sent: int = 0
     deadline: int = 0
     deferred: int = 0
+    reconciliation: bool = False  # a run of the quiet-stream reconciliation, not of the pull timer
+    quiet: int = 0  # connections it gave a pull
 
 
 @dataclass
@@ -475,6 +510,7 @@ class Result:
     deadline_jobs: int  # of the timer jobs, those at a type's freshness deadline (they may spend the reserve)
     deferred: int  # due types the timer deferred for the budget, summed over its runs
     deferred_at_end: int  # due types its last run deferred: reconciliation still owed
+    quiet: int  # connections the quiet-stream reconciliation gave a pull
     jobs_worked: int  # pull jobs the live workers finished
     backlog: int  # pull jobs still queued at the end: this machine fell behind the policy
     failures: dict[str, int]
@@ -555,7 +591,8 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
         context = app_context(env, clock, landings, stop)
         for entity in list(context.budget.table.list_entities()):  # the warm-up's sends are not the day's
             context.budget.table.delete_entity(entity["PartitionKey"], entity["RowKey"])
-        steady_state(context, start, f"{vendor}-{args.users}")
+        history = sandbox.call("changes", vendor, users, start - timedelta(days=STEADY_HISTORY_DAYS), start)
+        steady_state(context, start, f"{vendor}-{args.users}", history)
         print(f"  {vendor} {name}: warm-up {time.perf_counter() - started:.0f} s", flush=True)
         sandbox.call("limits_on", vendor)
         m0 = time.monotonic()
@@ -613,7 +650,8 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
             timer_jobs=sum(run.sent for run in runs),
             deadline_jobs=sum(run.deadline for run in runs),
             deferred=sum(run.deferred for run in runs),
-            deferred_at_end=runs[-1].deferred if runs else 0,
+            deferred_at_end=next((run.deferred for run in reversed(runs) if not run.reconciliation), 0),
+            quiet=sum(run.quiet for run in runs),
             jobs_worked=counts[LIVE_QUEUE].handled,
             backlog=backlog,
             failures={**counts[NOTIFY_QUEUE].errors, **counts[LIVE_QUEUE].errors},
@@ -703,7 +741,7 @@ def report(result: Result) -> None:
         f"given up {result.deliveries.given_up}, a retry still due {result.deliveries.pending}); "
         f"timer jobs {result.timer_jobs} ({result.deadline_jobs} at a freshness deadline), due types deferred "
         f"{result.deferred} over the runs, {result.deferred_at_end} at the last; "
-        f"pull jobs worked {result.jobs_worked}; "
+        f"quiet streams pulled {result.quiet}; pull jobs worked {result.jobs_worked}; "
         f"worker failures {result.failures or 0}; {result.seconds:.0f} s"
     )
 

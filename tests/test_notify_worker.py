@@ -461,11 +461,11 @@ def test_reconciliation_pulls_a_connection_quiet_for_longer_than_usual_only(
 ) -> None:
     now = datetime.now(UTC).timestamp()
     hour = 3600.0
-    # (user, vendor, hours before now of each notification): usual gaps 1 h, 1 h and 4 h
+    # (user, vendor, hours before now of each notification): usual longest gaps 1 h, 1 h and 5 h
     histories = {
         "u-quiet": ("whoop", (9.0, 8.0, 7.0)),  # last 7 h ago, usual 1 h: quiet (past the 6 h floor)
         "u-active": ("whoop", (3.0, 2.0, 1.0)),  # last 1 h ago: active
-        "u-slow": ("fitbit", (16.0, 12.0, 8.0)),  # last 8 h ago, but usual 4 h: not past 3 x 4 h
+        "u-slow": ("fitbit", (14.0, 9.0, 4.0)),  # last 4 h ago, usual 5 h: quiet after 1.5 x 5 h
     }
     for user, (vendor, hours) in histories.items():
         seed(vendor, user)
@@ -480,10 +480,10 @@ def test_reconciliation_pulls_a_connection_quiet_for_longer_than_usual_only(
     seed("whoop", "u-never")  # no notification ever: the hourly pull's business
 
     table = ctx.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
-    assert table.get_entity("fitbit", "u-slow")["usual_gap_seconds"] == pytest.approx(4 * hour, abs=1)
+    assert table.get_entity("fitbit", "u-slow")["usual_gap_seconds"] == pytest.approx(5 * hour, abs=1)
     assert table.get_entity("whoop", "u-quiet")["usual_gap_seconds"] == pytest.approx(hour, abs=1)
     assert [c.user_id for c in quiet_connections(ctx.registry, table, now)] == ["u-quiet"]
-    assert {c.user_id for c in quiet_connections(ctx.registry, table, now + 5 * hour)} == {"u-quiet", "u-slow"}
+    assert {c.user_id for c in quiet_connections(ctx.registry, table, now + 4 * hour)} == {"u-quiet", "u-slow"}
 
     queue = ctx.storage.queue(LIVE_QUEUE)
     assert reconcile(ctx.settings, ctx.registry, ctx.pull_state, table, queue, now) == 1
@@ -498,6 +498,31 @@ def test_reconciliation_pulls_a_connection_quiet_for_longer_than_usual_only(
     ctx.registry.update("whoop", "u-quiet", status=Status.REAUTH_REQUIRED)
     later = {c.user_id for c in quiet_connections(ctx.registry, table, now + 30 * hour)}
     assert later == {"u-slow", "u-active"}  # everyone is quiet by then, but an unusable connection is not pulled
+
+
+def test_a_members_nightly_silence_is_usual_not_quiet(
+    ctx: AppContext, seed: Any, sandbox: Sandbox, worker: NotificationWorker
+) -> None:
+    """A WHOOP member's notifications come in a morning burst (sleep and recovery, each scored half an hour later)
+    and after an evening workout; between them, 10 and 12 hours of silence. The usual gap is the longest one:
+    the night is not quiet (a mean of the gaps, a few hours, made every night quiet: a needless pull of the
+    notified types each day), a day and a half of silence is."""
+    seed("whoop", "u-rhythm")
+    vendor_user = sandbox.vendor_user_id("whoop", "u-rhythm")
+    hour, minute = 3600.0, 60.0
+    first = datetime.now(UTC).timestamp() - 4 * 24 * hour
+    offsets = (0.0, 3 * minute, 25 * minute, 30 * minute, 11 * hour, 11.5 * hour)
+    stamps = [first + day * 24 * hour + offset for day in range(4) for offset in offsets]
+    for at in stamps:  # unknown sleep ids: 404 at the vendor, ignored, but each notification counts
+        received = datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+        notice = Notification("whoop", vendor_user, "sleep.updated", "sleep", "updated", str(uuid.uuid4()))
+        worker.handle(Notification(**{**notice.__dict__, "received_at": received}).to_json())
+    table = ctx.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
+    row = table.get_entity("whoop", "u-rhythm")
+    assert row["usual_gap_seconds"] == pytest.approx(12.5 * hour, rel=0.05)  # the night, evening to morning
+    last = stamps[-1]
+    assert [c.user_id for c in quiet_connections(ctx.registry, table, last + 14 * hour)] == []  # a late morning
+    assert [c.user_id for c in quiet_connections(ctx.registry, table, last + 20 * hour)] == ["u-rhythm"]
 
 
 def test_a_recovery_costs_one_vendor_read_once_its_sleep_and_cycle_have_landed(

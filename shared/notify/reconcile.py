@@ -3,10 +3,13 @@ costs latency, not data (vendors do lose webhooks: some retry for an hour, some 
 
 The rule: a usable connection of a vendor with notifications that has had at least one notification (a row in
 ``notifyactivity``, kept by ``shared.notify.worker``) is *quiet* when its last notification is older than
-``max(QUIET_FACTOR x usual gap, QUIET_FLOOR_SECONDS)`` (3 x the usual gap, at least 6 hours). Without a usual gap
-yet (a single notification so far) the floor applies. The floor keeps a user whose notifications come in quick
-bursts from being pulled on every run; the factor keeps an irregular user (a sync a day) from counting as quiet
-after one late sync. Gaps under a minute (one batch) do not enter the usual gap (see the worker).
+``max(QUIET_FACTOR x usual gap, QUIET_FLOOR_SECONDS)`` (1.5 x the usual longest gap, at least 6 hours). Without a
+usual gap yet (a single notification so far) the floor applies. The floor keeps a user whose notifications come
+in quick bursts from being pulled on every run; the usual gap is the *longest* of about the last week (see
+``shared.notify.worker.next_usual_gap``), so a member's nightly silence is usual, not quiet, and the factor leaves
+room for a late morning. Gaps under a minute (one batch) do not enter the usual gap (see the worker). A
+connection silent for longer than ``PULL_FRESHNESS_HOURS`` is the pull planner's anyway (its notified types fall
+back to daily freshness), so this matters for streams that sync several times a day.
 
 Once reconciled, a connection is not reconciled again until as long a quiet period has passed since
 (``reconciled_at`` on its row), so a user who stopped wearing the device costs one pull per quiet period, not
@@ -32,13 +35,14 @@ from shared.naming import log_id
 from shared.notify.worker import activity_at
 from shared.pull.planner import plan
 from shared.pull.pull_state import PullStateStore
+from shared.pull.rate_budget import RateBudget
 from shared.registry import USABLE, Connection, ConnectionRegistry
 from shared.settings import Settings
 from shared.vendors.registry import vendors
 
 log = logging.getLogger(__name__)
 
-QUIET_FACTOR = 3.0
+QUIET_FACTOR = 1.5
 QUIET_FLOOR_SECONDS = 6 * 3600.0
 
 
@@ -85,9 +89,12 @@ def reconcile(
     activity_table: TableClient,
     queue: QueueClient,
     now: float | None = None,
+    *,
+    budget: RateBudget | None = None,
 ) -> int:
     """Queue the planned pull jobs (``planner.plan``) of every quiet connection on ``queue`` (``pull-jobs``)
-    and mark it reconciled (unless the budget deferred them). Returns how many connections were queued."""
+    and mark it reconciled (unless the budget deferred them). Returns how many connections were queued.
+    ``budget``: the rate budget the plans read (default: the app's tables, real time)."""
     moment = time.time() if now is None else now
     connections = jobs = 0
     notified = {name for name, vendor in vendors().items() if vendor.notifications is not None}
@@ -98,7 +105,8 @@ def reconcile(
         if quiet is None or quiet[0].vendor not in settings.vendors:
             continue
         connection, period = quiet
-        planned = plan(settings, state, connection, datetime.fromtimestamp(moment, UTC), quiet_hours=period / 3600)
+        now_at = datetime.fromtimestamp(moment, UTC)
+        planned = plan(settings, state, connection, now_at, quiet_hours=period / 3600, budget=budget)
         if planned.deferred:
             log.info(
                 "reconcile: %s connection=%s deferred for the budget", connection.vendor, log_id(*_key(connection))
