@@ -146,7 +146,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "PULL_NOTIFIED_FRESHNESS_HOURS",
-        "72",
+        "168",
         "A type notifications cover, of a connection whose notifications flow, is reconciled once this old.",
     ),
     Setting(
@@ -245,7 +245,7 @@ class Settings:
     pull_spread_seconds: int = 3000
     sweep_shards: int = 64
     pull_freshness_hours: int = 24
-    pull_notified_freshness_hours: int = 72
+    pull_notified_freshness_hours: int = 168
     pull_snapshot_freshness_hours: int = 168
     pull_budget_reserve_percent: int = 20
     rate_limit_margin_seconds: float = 2.0

@@ -5,7 +5,7 @@ catches what they missed. A type is *due* when its last successful pull (``pulls
 than its freshness, less ``DUE_SLACK`` (so an hourly timer does not drift an hour a day):
 
 - a type the vendor's notifications cover, of a connection whose notifications flow (one came within
-  ``PULL_FRESHNESS_HOURS``): ``PULL_NOTIFIED_FRESHNESS_HOURS`` (72), or the quiet period the notification
+  ``PULL_FRESHNESS_HOURS``): ``PULL_NOTIFIED_FRESHNESS_HOURS`` (168), or the quiet period the notification
   reconciliation passes (``quiet_hours``) when the stream went quiet;
 - every other type: ``PULL_FRESHNESS_HOURS`` (24);
 - a snapshot (a profile, a body measurement: no history, rarely changed): ``PULL_SNAPSHOT_FRESHNESS_HOURS`` (168;
