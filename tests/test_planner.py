@@ -22,7 +22,8 @@ from shared.pull.model import Priority
 from shared.pull.planner import budget_report, forget_budget_readings, freshness, manual_jobs, plan
 from shared.pull.pull_state import ACTIVITY_TABLE
 from shared.pull.puller import Puller, PullStatus
-from shared.settings import load_settings
+from shared.registry import Connection
+from shared.settings import Settings, load_settings
 
 COLLECTIONS = ("cycle", "sleep", "recovery", "workout")
 
@@ -40,6 +41,18 @@ def pulled(ctx: AppContext, user: str, data_type: str, at: datetime) -> None:
 def notified(ctx: AppContext, user: str, at: datetime) -> None:
     table = ctx.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
     table.upsert_entity({"PartitionKey": "whoop", "RowKey": user, "last_at": at.timestamp()})
+
+
+def with_budget(app_env: dict[str, str], seed: Any, limits: str, user: str) -> tuple[Settings, AppContext, Connection]:
+    """An app whose WHOOP budget is ``limits`` with a 20% reserve, and one WHOOP connection of ``user``."""
+    settings = load_settings({**app_env, "WHOOP_RATE_LIMITS": limits, "PULL_BUDGET_RESERVE_PERCENT": "20"})
+    ctx = AppContext(settings)
+    ctx.ensure_resources()
+    forget_budget_readings()
+    seed("whoop", user, context=ctx)
+    connection = ctx.registry.get("whoop", user)
+    assert connection is not None
+    return settings, ctx, connection
 
 
 def test_the_planner_reads_the_table_the_notification_worker_keeps() -> None:
@@ -84,13 +97,7 @@ def test_a_type_is_due_when_its_freshness_runs_out(ctx: AppContext, seed: Any) -
 def test_a_budget_exhausted_by_notifications_defers_reconciliation_and_never_drops_it(
     app_env: dict[str, str], seed: Any
 ) -> None:
-    settings = load_settings({**app_env, "WHOOP_RATE_LIMITS": "10/86400", "PULL_BUDGET_RESERVE_PERCENT": "20"})
-    ctx = AppContext(settings)
-    ctx.ensure_resources()
-    forget_budget_readings()
-    seed("whoop", "u-busy", context=ctx)
-    connection = ctx.registry.get("whoop", "u-busy")
-    assert connection is not None
+    settings, ctx, connection = with_budget(app_env, seed, "10/86400", "u-busy")
     limits = settings.vendor("whoop").rate_limits
     due = plan(settings, ctx.pull_state, connection)
     assert len(due.jobs) == 6
@@ -135,13 +142,7 @@ def test_reconciliation_at_its_freshness_deadline_spends_the_reserve_and_only_a_
 ) -> None:
     """When notification work alone takes more than the reserve leaves (a day of 1,000 WHOOP users), a type whose
     freshness runs out before the timer's next run is still pulled: what can wait keeps waiting."""
-    settings = load_settings({**app_env, "WHOOP_RATE_LIMITS": "100/86400", "PULL_BUDGET_RESERVE_PERCENT": "20"})
-    ctx = AppContext(settings)
-    ctx.ensure_resources()
-    forget_budget_readings()
-    seed("whoop", "u-late", context=ctx)
-    connection = ctx.registry.get("whoop", "u-late")
-    assert connection is not None
+    settings, ctx, connection = with_budget(app_env, seed, "100/86400", "u-late")
     now = datetime.now(UTC)
     recent = (now - timedelta(days=2)).date().isoformat()
     ages = {"cycle": 23.5, "profile": 166.5, "body": 1, "sleep": 1, "recovery": 1, "workout": 1}
