@@ -509,9 +509,9 @@ def next_usual_gap(usual: float | None, gap: float) -> float | None:
 
     A gap longer than the usual one is the new usual at once (a member's night, a device left home for a day);
     shorter gaps pull it down slowly, by their share of ``GAP_MEMORY_SECONDS``: about the longest gap of the last
-    week, whatever the number of syncs. A mean of the gaps instead (an earlier rule) is a few hours for a WHOOP
-    member, whose notifications come in a morning burst and after workouts, so every night looked quiet: 1.6
-    needless reconciliations per user a day, about 4 WHOOP requests each. Gaps under ``MIN_GAP_SECONDS`` (a
+    week, whatever the number of syncs. A mean of the gaps instead (an earlier rule) is a few hours for a member
+    whose notifications come in a morning burst and after workouts, so every night looked quiet: 1.6 needless
+    reconciliations per user a day, about 4 vendor requests each. Gaps under ``MIN_GAP_SECONDS`` (a
     burst) leave it as it is."""
     if gap < MIN_GAP_SECONDS:
         return usual

@@ -20,8 +20,8 @@ queued job that meets the reserve at run time is queued again with a delay by th
 A type whose freshness runs out before the timer's next run (its age within ``DEADLINE_SLACK`` of it: the
 hourly timer's period) is *pressing*: it is planned as ``Priority.DEADLINE``, which may spend the reserve (still
 after live work), as long as the whole window has a request left for it; else it is deferred too. So
-reconciliation is not starved when notification work alone takes more than the reserve leaves (a day of 1,000
-WHOOP users: about 80% of the app's 10,000), and the reserve still holds back what can wait: a type due early
+reconciliation is not starved when notification work alone takes more than the reserve leaves (1,000 users of
+one app-wide daily budget can take 80% of it), and the reserve still holds back what can wait: a type due early
 (``DUE_SLACK`` before its freshness runs out, an hour ahead of its deadline), a first pull, backfill.
 
 API (used by the timers, the notification reconciliation and ``bench/reach.py``):
