@@ -34,9 +34,8 @@ API (used by the timers, the notification reconciliation and ``bench/reach.py``)
   pull``: a person asked).
 - ``freshness(settings, state, connection, now=None) -> dict``: per type, the age of its last pull and whether
   it is due (health pages).
-- ``budget_left(settings, budget, vendor, user_id, *, reserve=True) -> int | None``: requests reconciliation may
-  still take in the vendor's widest window, beyond the reserve (``reserve=False``: the reserve included; None:
-  no limit).
+- ``budget_left(settings, budget, vendor, user_id) -> BudgetLeft | None``: requests reconciliation may still
+  take in the vendor's widest window, beyond the reserve and with it (None: no limit).
 - ``budget_report(settings, budget) -> list[dict]``: per enabled vendor and limit, requests used and left in the
   current window (``python -m shared status``).
 """
@@ -166,17 +165,22 @@ _budget_cache: dict[tuple[str, str], tuple[float, int]] = {}  # (vendor, key) ->
 _budget_guard = threading.Lock()
 
 
-def budget_left(
-    settings: Settings, budget: RateBudget, vendor: str, user_id: str, *, reserve: bool = True
-) -> int | None:
-    """Requests reconciliation may still take now in ``vendor``'s widest window, beyond the notifications'
-    reserve (``reserve=False``: the reserve included, what pressing reconciliation may take), for this
-    connection's budget (the app's one or the user's); None when the vendor has no limit."""
+@dataclass(frozen=True)
+class BudgetLeft:
+    """Requests left now in a vendor's widest window, for one connection's budget (the app's one or the user's)."""
+
+    beyond_reserve: int  # what reconciliation may take
+    whole: int  # the notifications' reserve included: what pressing reconciliation may take
+
+
+def budget_left(settings: Settings, budget: RateBudget, vendor: str, user_id: str) -> BudgetLeft | None:
+    """Requests reconciliation may still take now in ``vendor``'s widest window, beyond the notifications' reserve
+    and with it, for this connection's budget (one reading); None when the vendor has no limit."""
     limits = settings.vendor(vendor).rate_limits
     if not limits:
         return None
     widest = max(limits, key=lambda each: each.seconds)
-    allowed = (budget.reserved(limits) or [widest])[0].requests if reserve else widest.requests
+    allowed = (budget.reserved(limits) or [widest])[0].requests
     key = "app" if spec_for(vendor).rate_limit_scope == "app" else connection_digest(vendor, user_id)
     moment = time.monotonic()
     with _budget_guard:
@@ -188,7 +192,7 @@ def budget_left(
         if key == "app":  # one reading serves every connection of the vendor; a user's budget is read each time
             with _budget_guard:
                 _budget_cache[(vendor, key)] = (moment + BUDGET_CACHE_SECONDS, used)
-    return max(0, allowed - used)
+    return BudgetLeft(max(0, allowed - used), max(0, widest.requests - used))
 
 
 def budget_report(settings: Settings, budget: RateBudget) -> list[dict[str, Any]]:
@@ -260,16 +264,15 @@ def plan(
     )
     planned = due
     left = budget_left(settings, budget, connection.vendor, connection.user_id)
-    if left is not None and left < len(due):  # each job costs at least one request
-        whole = budget_left(settings, budget, connection.vendor, connection.user_id, reserve=False) or 0
-        planned = result.pressing if result.pressing and whole >= len(result.pressing) else []
+    if left is not None and left.beyond_reserve < len(due):  # each job costs at least one request
+        planned = result.pressing if result.pressing and left.whole >= len(result.pressing) else []
         result.deferred = [name for name in due if name not in planned]
         log.info(
             "pull plan %s: %d due types deferred, %d pressing planned, %d requests left beyond the reserve",
             connection.vendor,
             len(result.deferred),
             len(planned),
-            left,
+            left.beyond_reserve,
         )
     jobs = [
         _job(

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from datetime import date
 from functools import partial
+from typing import Any
 from urllib.parse import quote
 
 from shared.notify.model import (
@@ -179,22 +180,27 @@ def _recovery(sleep_id: str, api: VendorApi) -> list[tuple[str, Fetched]]:
     return _recovery_of_cycle(id_of(sleep, "cycle_id"), api)
 
 
-def _recovery_on(cycle_id: str, day: date, api: VendorApi) -> list[tuple[str, Fetched]]:
-    """The recovery of a cycle whose local date is known (its cycle has landed)."""
+def _read_recovery(cycle_id: str, api: VendorApi) -> tuple[dict[str, Any], str]:
     path = f"/v2/cycle/{quote(cycle_id, safe='')}/recovery"
     recovery = api.get(path)
     if not isinstance(recovery, dict):
         raise ValueError("WHOOP recovery is not a JSON object")
+    return recovery, path
+
+
+def _recovery_on(cycle_id: str, day: date, api: VendorApi) -> list[tuple[str, Fetched]]:
+    """The recovery of a cycle whose local date is known (its cycle has landed)."""
+    recovery, path = _read_recovery(cycle_id, api)
     return [("recovery", Fetched(id_of(recovery, "cycle_id"), day, recovery, path))]
 
 
 def _recovery_of_cycle(cycle_id: str, api: VendorApi) -> list[tuple[str, Fetched]]:
-    recovery_path = f"/v2/cycle/{quote(cycle_id, safe='')}/recovery"
-    recovery = api.get(recovery_path)
+    """The recovery, and its cycle read for its local date (and landed)."""
+    recovery, recovery_path = _read_recovery(cycle_id, api)
     cycle_path = f"/v2/cycle/{quote(cycle_id, safe='')}"
     cycle = api.get(cycle_path)
-    if not isinstance(recovery, dict) or not isinstance(cycle, dict):
-        raise ValueError("WHOOP recovery or cycle is not a JSON object")
+    if not isinstance(cycle, dict):
+        raise ValueError("WHOOP cycle is not a JSON object")
     day = local_date("cycle", cycle)
     return [
         ("recovery", Fetched(id_of(recovery, "cycle_id"), day, recovery, recovery_path)),
