@@ -5,8 +5,9 @@
 
 For each vendor and policy, afresh (its own Azurite, secrets directory and sandbox in a process of its own): N
 users connected and pulled up to the start (the warm-up, limits off; then each type's last pull is set to a random
-point of its reconciliation period, and each connection's last notification to one of the last 12 hours, as in
-an app that has run for weeks: ``steady_state``), then a simulated day of the vendor's
+point of its reconciliation period, and each connection's notification activity to what the worker would have
+kept over the twin's previous week, as in an app that has run for weeks: ``steady_state``), then a simulated day
+of the vendor's
 traffic (its twin's ``sandbox/vendors/<name>/traffic.py``; WHOOP: uploads, scores, cycles revised through the
 day, edits and deletes; Oura: documents as the ring syncs, all-day documents revised every few hours, sleep edits,
 workout deletes; Withings: weighings, blood pressure, sleep summaries and ECGs, some revised; and the
@@ -268,13 +269,11 @@ def steady_state(context: AppContext, start: datetime, seed: str, history: Seque
     for change in history:
         heard_at.setdefault(change.user, []).extend(change.at.timestamp() for _ in change.notifications)
     lead = (planner.DUE_SLACK + planner.DEADLINE_SLACK).total_seconds() / 7200  # hours: due .. pressing, halfway
-    rows: list[tuple[Connection, str, datetime]] = []
+    seeds: list[tuple[Connection, int]] = []
     notified: list[tuple[Connection, float, float | None]] = []
     for connection in connections(context):
         vendor = vendor_for(connection.vendor)
-        for name in vendor.data.data_types:
-            period = planner.freshness_hours(context.settings, connection, name, flowing=True) - lead
-            rows.append((connection, name, start - timedelta(hours=rng.uniform(0.0, period))))
+        seeds.append((connection, rng.getrandbits(64)))
         times = sorted(heard_at.get(connection.user_id, ()))
         if vendor.notifications is not None and vendor.notified_types and times:
             usual: float | None = None
@@ -283,11 +282,14 @@ def steady_state(context: AppContext, start: datetime, seed: str, history: Seque
             notified.append((connection, times[-1], usual))
     activity = context.storage.tables.get_table_client(NOTIFY_ACTIVITY_TABLE)
 
-    def pulled(row: tuple[Connection, str, datetime]) -> None:
-        connection, name, at = row
-        if context.pull_state.get(connection.vendor, connection.user_id, name) is not None:  # a type granted
+    def pulled(row: tuple[Connection, int]) -> None:
+        connection, seeded = row
+        mine = random.Random(seeded)
+        for mark in list(context.pull_state.list(connection.vendor, connection.user_id)):  # the types pulled
+            period = planner.freshness_hours(context.settings, connection, mark.data_type, flowing=True) - lead
+            at = start - timedelta(hours=mine.uniform(0.0, period))
             at_text = at.isoformat(timespec="seconds").replace("+00:00", "Z")
-            context.pull_state.advance(connection.vendor, connection.user_id, name, None, 0, at=at_text)
+            context.pull_state.advance(connection.vendor, connection.user_id, mark.data_type, None, 0, at=at_text)
 
     def heard(row: tuple[Connection, float, float | None]) -> None:
         connection, at, usual = row
@@ -297,7 +299,7 @@ def steady_state(context: AppContext, start: datetime, seed: str, history: Seque
         activity.upsert_entity(entity)
 
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(pulled, rows))
+        list(pool.map(pulled, seeds))
         list(pool.map(heard, notified))
 
 
@@ -367,6 +369,7 @@ def timer(
     end: float,
     stop: threading.Event,
     runs: list[Run],
+    quiet_runs: list[int],
 ) -> None:
     """The pull timer, every simulated hour from the start (its first run at the start), and the reconciliation
     of quiet notification streams (``reconcile_notifications``) every two hours at half past, as their default
@@ -386,7 +389,7 @@ def timer(
                     clock(),
                     budget=context.budget,
                 )
-                runs.append(Run(clock(), reconciliation=True, quiet=quiet))
+                quiet_runs.append(quiet)
             quiet_due += QUIET_PERIOD
             continue
         if clock() < due:
@@ -408,14 +411,12 @@ def timer(
 @dataclass
 class Run:
     """One run of the pull timer: jobs queued (``deadline``: of them, at a type's freshness deadline, allowed to
-    spend the reserve) and due types deferred for the budget; or one of the quiet-stream reconciliation."""
+    spend the reserve) and due types deferred for the budget."""
 
     at: float
     sent: int = 0
     deadline: int = 0
     deferred: int = 0
-    reconciliation: bool = False  # a run of the quiet-stream reconciliation, not of the pull timer
-    quiet: int = 0  # connections it gave a pull
 
 
 @dataclass
@@ -601,9 +602,12 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
         sent: list[Sent] = []
         deliveries = Deliveries()
         runs: list[Run] = []
+        quiet_runs: list[int] = []  # connections each run of the quiet-stream reconciliation gave a pull
         counts = {NOTIFY_QUEUE: Counters(), LIVE_QUEUE: Counters()}
         threads = [
-            threading.Thread(target=timer, args=(context, POLICIES[name], clock, end.timestamp(), stop, runs)),
+            threading.Thread(
+                target=timer, args=(context, POLICIES[name], clock, end.timestamp(), stop, runs, quiet_runs)
+            ),
             threading.Thread(target=traffic, args=(vendor, context, sandbox, changes, clock, stop, sent, deliveries)),
         ]
         for queue_name, handle in ((NOTIFY_QUEUE, context.notify_worker.handle), (LIVE_QUEUE, context.pull.work_live)):
@@ -650,8 +654,8 @@ def run_policy(vendor: str, name: str, args: argparse.Namespace) -> Result:
             timer_jobs=sum(run.sent for run in runs),
             deadline_jobs=sum(run.deadline for run in runs),
             deferred=sum(run.deferred for run in runs),
-            deferred_at_end=next((run.deferred for run in reversed(runs) if not run.reconciliation), 0),
-            quiet=sum(run.quiet for run in runs),
+            deferred_at_end=runs[-1].deferred if runs else 0,
+            quiet=sum(quiet_runs),
             jobs_worked=counts[LIVE_QUEUE].handled,
             backlog=backlog,
             failures={**counts[NOTIFY_QUEUE].errors, **counts[LIVE_QUEUE].errors},
